@@ -1,0 +1,3 @@
+from lth_lightning.cli import main
+
+main()

@@ -1,0 +1,143 @@
+"""FGSM, FGSM-RS, PGD (L∞ and L2) and the TRADES loss.
+
+Design choices, and why:
+- Inputs live in [0, 1]; the model normalises. The ε-ball and the box are both enforced in pixel space.
+- Gradients are taken with ``torch.autograd.grad`` w.r.t. the perturbation only: parameter ``.grad`` is
+  never touched, and under DDP no gradient all-reduce fires during attack steps (the parameters'
+  accumulate-grad hooks never run).
+- The loss is computed in fp32, so the attack is the same under bf16/fp16 autocast.
+- BatchNorm mode while attacking is explicit (``bn_mode``): "train" follows the paper's code (and
+  Madry's), "eval" freezes running statistics so crafting examples does not move them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lth_lightning.config import AttackConfig, EvalConfig
+
+
+@dataclass(frozen=True)
+class Attack:
+    """An iterative gradient attack. FGSM is ``steps=1`` with step ε and no random start."""
+
+    eps: float
+    step_size: float
+    steps: int
+    norm: str = "linf"  # linf | l2
+    random_start: bool = True
+    bn_mode: str = "eval"
+    loss: str = "ce"  # ce | kl (TRADES inner maximisation)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.eps == 0:
+            return x.detach()
+        with bn_mode(model, self.bn_mode), torch.enable_grad():
+            target = y if self.loss == "ce" else F.softmax(model(x).detach().float(), dim=1)
+            delta = self._init_delta(x)
+            for _ in range(self.steps):
+                delta.requires_grad_(True)
+                loss = self._loss(model(x + delta), target)
+                (grad,) = torch.autograd.grad(loss, delta)
+                delta = self._step(x, delta.detach(), grad)
+        return (x + delta).detach()
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.loss == "ce":
+            return F.cross_entropy(logits.float(), target, reduction="sum")
+        return F.kl_div(F.log_softmax(logits.float(), dim=1), target, reduction="sum")
+
+    def _init_delta(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.random_start:
+            return torch.zeros_like(x)
+        if self.loss == "kl":  # TRADES starts at a small Gaussian
+            delta = 0.001 * torch.randn_like(x)
+        elif self.norm == "linf":
+            delta = torch.empty_like(x).uniform_(-self.eps, self.eps)
+        else:
+            delta = _l2_project(torch.randn_like(x), self.eps * torch.rand(len(x), device=x.device))
+        return (x + delta).clamp_(0, 1) - x
+
+    def _step(self, x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        if self.norm == "linf":
+            delta = (delta + self.step_size * grad.sign()).clamp_(-self.eps, self.eps)
+        else:
+            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
+            delta = _l2_project(delta + self.step_size * grad / norms, self.eps)
+        return (x + delta).clamp_(0, 1) - x
+
+    @property
+    def passes(self) -> int:
+        """Forward+backward passes per example spent crafting one adversarial batch."""
+        return self.steps + (1 if self.loss == "kl" else 0)
+
+
+def _l2_project(delta: torch.Tensor, radius: float | torch.Tensor) -> torch.Tensor:
+    norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+    factor = (torch.as_tensor(radius, device=delta.device) / norms).clamp(max=1.0)
+    return delta * factor.view(-1, *[1] * (delta.dim() - 1))
+
+
+@contextlib.contextmanager
+def bn_mode(model: nn.Module, mode: str) -> Iterator[None]:
+    """Temporarily put the model in train or eval mode; restores each submodule's own flag."""
+    saved = [(m, m.training) for m in model.modules()]
+    model.train(mode == "train")
+    try:
+        yield
+    finally:
+        for module, flag in saved:
+            module.training = flag
+
+
+def default_step(name: str, eps: float, steps: int) -> float:
+    """The literature's step sizes: FGSM ε, FGSM-RS 1.25ε (Wong et al.), PGD ε/4 (2/255 at 8/255)."""
+    if name == "fgsm":
+        return eps
+    if name == "fgsm_rs":
+        return 1.25 * eps
+    return eps / 4 if steps > 1 else eps
+
+
+def build_attack(cfg: AttackConfig) -> Attack | None:
+    """The training attack, or None for natural training."""
+    if cfg.name == "none":
+        return None
+    step = cfg.step_size if cfg.step_size is not None else default_step(cfg.name, cfg.eps, cfg.steps)
+    if cfg.name == "fgsm":
+        return Attack(cfg.eps, step, 1, random_start=False, bn_mode=cfg.bn_mode)
+    if cfg.name == "fgsm_rs":
+        return Attack(cfg.eps, step, 1, random_start=True, bn_mode=cfg.bn_mode)
+    if cfg.name == "trades":
+        return Attack(cfg.eps, step, cfg.steps, random_start=True, bn_mode=cfg.bn_mode, loss="kl")
+    norm = "l2" if cfg.name == "pgd_l2" else "linf"
+    return Attack(cfg.eps, step, cfg.steps, norm=norm, random_start=cfg.random_start, bn_mode=cfg.bn_mode)
+
+
+def build_eval_attack(cfg: EvalConfig, train_eps: float) -> Attack:
+    """The evaluation PGD: always eval-mode BatchNorm, random start, ε from the training threat model."""
+    eps = cfg.eps if cfg.eps is not None else train_eps
+    step = cfg.step_size if cfg.step_size is not None else eps / 4
+    return Attack(eps, step, cfg.steps, norm=cfg.norm, random_start=True, bn_mode="eval")
+
+
+def attack_passes(attack: Attack | None) -> int:
+    """Forward+backward passes per training example: the attack's plus the weight update's one."""
+    return 1 + (attack.passes if attack is not None else 0)
+
+
+def trades_loss(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,
+                beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """TRADES (Zhang et al. 2019): CE(clean) + β·KL(p(x) ‖ p(x_adv)). Returns (loss, clean logits)."""
+    logits = model(x)
+    logits_adv = model(x_adv)
+    natural = F.cross_entropy(logits.float(), y)
+    robust = F.kl_div(F.log_softmax(logits_adv.float(), dim=1), F.softmax(logits.float(), dim=1),
+                      reduction="batchmean")
+    return natural + beta * robust, logits

@@ -1,0 +1,51 @@
+"""Keep pruned weights exactly zero after every optimizer step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+
+class MaskEnforcer(L.Callback):
+    """Hooks every optimizer: masks gradients before ``step`` and weights after it.
+
+    Optimizer step hooks fire on every real step whatever drives it (AMP's GradScaler, gradient
+    clipping, accumulation), so weight decay and momentum can never regrow a pruned weight. Masking
+    gradients first also keeps momentum buffers of pruned weights at zero. Masks are applied once at
+    train start too, so a run resumed from a checkpoint is sparse from its first step.
+    """
+
+    def __init__(self) -> None:
+        self._handles: list[Any] = []
+        self._params: list[torch.Tensor] = []
+        self._masks: list[torch.Tensor] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        masks = pl_module.masks  # type: ignore[attr-defined]
+        if not len(masks):
+            return
+        params = dict(pl_module.model.named_parameters())  # type: ignore[attr-defined]
+        self._params = [params[name] for name in masks.names]
+        self._masks = [m.to(device=p.device, dtype=p.dtype) for (_, m), p in zip(masks.items(), self._params,
+                                                                                   strict=True)]
+        self._apply_weights()
+        for opt in trainer.optimizers:
+            self._handles.append(opt.register_step_pre_hook(lambda *_: self._apply_grads()))
+            self._handles.append(opt.register_step_post_hook(lambda *_: self._apply_weights()))
+
+    @torch.no_grad()
+    def _apply_weights(self) -> None:
+        torch._foreach_mul_(self._params, self._masks)
+
+    @torch.no_grad()
+    def _apply_grads(self) -> None:
+        pairs = [(p.grad, m) for p, m in zip(self._params, self._masks, strict=True) if p.grad is not None]
+        if pairs:
+            torch._foreach_mul_([g for g, _ in pairs], [m for _, m in pairs])
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles, self._params, self._masks = [], [], []

@@ -1,0 +1,74 @@
+"""Capture θk during training; prune and reset at the end of training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+
+from lth_lightning.config import PruneConfig
+from lth_lightning.pruning.criteria import compute_masks
+from lth_lightning.pruning.masks import MaskSet, prunable_weights
+from lth_lightning.pruning.reset import reset_weights, snapshot
+
+
+class WeightSnapshot(L.Callback):
+    """Saves the full model state after ``epoch`` epochs (θk for late resetting; 0 means θ0).
+
+    The snapshot is written to ``path`` so later IMP levels, and resumed runs, can rewind to it.
+    """
+
+    def __init__(self, epoch: int, path: str | Path) -> None:
+        self.epoch, self.path = epoch, Path(path)
+
+    def _save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(snapshot(pl_module.model), self.path)  # type: ignore[attr-defined]
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.epoch == 0 and trainer.current_epoch == 0:
+            self._save(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch + 1 == self.epoch:
+            self._save(trainer, pl_module)
+
+
+class PruneCallback(L.Callback):
+    """At the end of training: prune to ``target`` sparsity with the configured criterion, then reset.
+
+    ``reset_state`` returns the state the survivors go back to (θ0 or θk); ``reinit`` builds a freshly
+    initialised model for the random re-init control. Masks are computed on rank 0 and broadcast, so
+    every DDP rank holds the identical ticket.
+    """
+
+    def __init__(self, cfg: PruneConfig, target: float, reset_state: Callable[[], dict] | None = None,
+                 reinit: Callable[[], nn.Module] | None = None) -> None:
+        self.cfg, self.target = cfg, target
+        self.reset_state, self.reinit = reset_state, reinit
+
+    def prune(self, model: nn.Module, masks: MaskSet) -> None:
+        weights = prunable_weights(model, self.cfg.include_classifier)
+        current = {n: masks.get(n) for n in weights if n in masks.names} or None
+        new = compute_masks(weights, self.target, self.cfg.criterion, current, seed=self.cfg.seed)
+        for name, mask in new.items():
+            masks.set(name, mask)
+        channels = masks.add_bn_masks(model) if self.cfg.mask_bn else 0
+        state = self.reset_state() if self.reset_state and self.cfg.reset in ("init", "rewind") else None
+        fresh = self.reinit() if self.reinit and self.cfg.reset == "reinit" else None
+        reset_weights(model, masks, self.cfg.reset, state, fresh)
+        rank_zero_info(f"pruned to {masks.sparsity()['overall']:.1%} ({self.cfg.criterion}); "
+                       f"{channels} BN channels masked; weights reset: {self.cfg.reset}")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        model, masks = pl_module.model, pl_module.masks  # type: ignore[attr-defined]
+        self.prune(model, masks)
+        if trainer.world_size > 1:
+            synced = trainer.strategy.broadcast(masks.as_dict(), src=0)
+            masks.load_masks({k: v.to(pl_module.device) for k, v in synced.items()})
+            masks.apply_(model)

@@ -1,0 +1,68 @@
+"""Command-line entry: ``python -m lth_lightning`` / ``lth-lightning`` (Hydra, config dir ``conf/``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import lth_lightning  # noqa: F401  (torchvision compatibility before lightning is imported)
+from lth_lightning.config import register_schema, validate
+from lth_lightning.errors import UserError
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+register_schema()
+
+
+def _quiet_logging() -> None:
+    """Hydra's root handler already prints and files Lightning's records: drop Lightning's own
+    console handlers (else every line prints twice), its advertising tip and a third-party deprecation."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+        log.propagate = True
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: "litlogger" not in record.getMessage())
+    warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
+
+
+def run(raw: DictConfig) -> object:
+    """Validate, seed, dispatch on ``task``. Returns the task's result (for Optuna: a float)."""
+    import lightning as L
+
+    _quiet_logging()
+    cfg = validate(raw)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.task == "fast_ticket":
+        from lth_lightning.pipelines.fast_ticket import run_fast_ticket
+
+        return run_fast_ticket(cfg)
+    if cfg.task == "eval":
+        from lth_lightning.pipelines.evaluate import run_eval
+
+        return run_eval(cfg)
+    from lth_lightning.pipelines.train import run_train
+
+    return run_train(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def _hydra_main(raw: DictConfig) -> object:
+    try:
+        return run(raw)
+    except UserError as err:  # one clear line, exit 2; files already written are left alone
+        print(f"error: {err}", file=sys.stderr)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep marks this job failed and runs the others
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()

@@ -1,0 +1,289 @@
+"""Typed hyperparameters: the one source of truth for every config value.
+
+The YAML files under ``conf/`` only *set* values; these dataclasses define which keys exist, their types
+and their ranges. ``validate`` merges Hydra's config onto the schema (unknown keys and wrong types fail)
+and instantiates the dataclasses, whose ``__post_init__`` checks ranges. Every failure is a
+``ConfigError`` with one readable line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lth_lightning.errors import ConfigError
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "synthetic")
+MODELS = ("lenet", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
+ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
+CRITERIA = ("global", "layerwise", "layer_normalized", "random")
+RESETS = ("init", "rewind", "reinit", "finetune")
+TASKS = ("train", "fast_ticket", "eval")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
+    _require(value in options, f"{key}={value!r} is unknown; choose one of {', '.join(options)}")
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    root: str = "data"
+    download: bool = False
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    num_workers: int = 0
+    val_fraction: float = 0.1  # held out of train, seeded (CIFAR-10: 5k of 50k as in the paper)
+    augment: bool = True  # pad-4 random crop + horizontal flip (32x32 datasets only)
+    train_subset: int | None = None  # cap the train split (CPU-sized runs)
+    test_subset: int | None = None
+    split_seed: int = 0
+    shape: list[int] = field(default_factory=lambda: [3, 32, 32])  # synthetic only
+    num_classes: int = 10  # synthetic only
+    synthetic_size: int = 2048
+
+    def __post_init__(self) -> None:
+        _choice("data.name", self.name, DATASETS)
+        _require(self.batch_size > 0 and self.eval_batch_size > 0, "data.batch_size must be positive")
+        _require(0.0 <= self.val_fraction < 1.0, f"data.val_fraction={self.val_fraction} must be in [0, 1)")
+        _require(self.num_workers >= 0, "data.num_workers must be >= 0")
+        for key in ("train_subset", "test_subset"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"data.{key}={value} must be positive or null")
+        _require(len(self.shape) == 3 and min(self.shape) > 0, f"data.shape={self.shape} must be [C, H, W]")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "lenet"
+    depth: int = 34  # wrn
+    width: int = 10  # wrn widen factor; lenet/mlp base width multiplier
+    hidden: list[int] = field(default_factory=lambda: [256, 128])  # mlp
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        _choice("model.name", self.name, MODELS)
+        _require(self.width > 0, "model.width must be positive")
+        if self.name == "wrn":
+            _require((self.depth - 4) % 6 == 0 and self.depth >= 10, "model.depth for wrn must be 6n+4 (>=10)")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    nesterov: bool = False
+    schedule: str = "multistep"  # constant | multistep | cosine
+    milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of training
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+
+    def __post_init__(self) -> None:
+        _choice("optim.name", self.name, ("sgd", "adam"))
+        _choice("optim.schedule", self.schedule, ("constant", "multistep", "cosine"))
+        _require(self.lr > 0, f"optim.lr={self.lr} must be positive")
+        _require(self.weight_decay >= 0 and self.momentum >= 0, "optim.weight_decay/momentum must be >= 0")
+        _require(self.warmup_epochs >= 0, "optim.warmup_epochs must be >= 0")
+        _require(all(0 < m < 1 for m in self.milestones), "optim.milestones are fractions in (0, 1)")
+
+
+@dataclass
+class AttackConfig:
+    """The training attack. ``step_size: null`` means the usual default for the attack (see attacks)."""
+
+    name: str = "none"
+    eps: float = 8 / 255
+    step_size: float | None = None
+    steps: int = 10
+    random_start: bool = True
+    beta: float = 6.0  # TRADES
+    bn_mode: str = "train"  # BatchNorm mode while crafting examples: train (as the paper's code) or eval
+
+    def __post_init__(self) -> None:
+        _choice("attack.name", self.name, ATTACKS)
+        _choice("attack.bn_mode", self.bn_mode, ("train", "eval"))
+        _require(self.eps >= 0, f"attack.eps={self.eps} must be >= 0")
+        _require(self.step_size is None or self.step_size > 0, "attack.step_size must be positive or null")
+        _require(self.steps > 0, f"attack.steps={self.steps} must be positive")
+        _require(self.beta >= 0, "attack.beta must be >= 0")
+
+
+@dataclass
+class EvalConfig:
+    """Robustness evaluation: PGD on validation every epoch, PGD+restarts and AutoAttack on test."""
+
+    eps: float | None = None  # null: the training attack's eps
+    norm: str = "linf"
+    steps: int = 10
+    step_size: float | None = None  # null: eps/4
+    val_robust_samples: int | None = 1000  # PGD on this many validation images per epoch (null: all)
+    test_restarts: int = 1
+    autoattack: str = "off"  # off | standard | apgd (APGD-CE + APGD-T, cheaper)
+    autoattack_samples: int = 500
+    checkpoint_metric: str = "val/robust_acc"  # best checkpoint (robust overfitting)
+    catastrophic_drop: float | None = None  # stop when robust val acc falls this far below its best
+
+    def __post_init__(self) -> None:
+        _choice("eval.norm", self.norm, ("linf", "l2"))
+        _choice("eval.autoattack", self.autoattack, ("off", "standard", "apgd"))
+        _require(self.eps is None or self.eps >= 0, f"eval.eps={self.eps} must be >= 0")
+        _require(self.steps > 0 and self.test_restarts > 0, "eval.steps and eval.test_restarts must be > 0")
+
+
+@dataclass
+class PruneConfig:
+    """How tickets are found. ``name``: none, oneshot (one level to ``ratio``) or imp (``levels`` levels)."""
+
+    name: str = "none"
+    criterion: str = "layer_normalized"
+    ratio: float = 0.8  # oneshot: fraction of prunable weights removed
+    rate: float = 0.2  # imp: fraction of the *remaining* weights removed per level
+    levels: int = 3
+    include_classifier: bool = True
+    mask_bn: bool = True  # mask a BN channel when every weight feeding it is pruned
+    reset: str = "init"
+    rewind_epoch: int = 1  # reset=rewind: snapshot taken after this many epochs of the first run
+    reinit_seed: int = 1000
+    seed: int = 0  # random criterion
+
+    def __post_init__(self) -> None:
+        _choice("prune.name", self.name, ("none", "oneshot", "imp"))
+        _choice("prune.criterion", self.criterion, CRITERIA)
+        _choice("prune.reset", self.reset, RESETS)
+        _require(0.0 <= self.ratio < 1.0, f"prune.ratio={self.ratio} must be in [0, 1)")
+        _require(0.0 < self.rate < 1.0, f"prune.rate={self.rate} must be in (0, 1)")
+        _require(self.levels >= 1, "prune.levels must be >= 1")
+        _require(self.rewind_epoch >= 0, "prune.rewind_epoch must be >= 0")
+
+    def target_sparsity(self, level: int) -> float:
+        """Fraction of prunable weights removed after ``level`` pruning steps."""
+        if self.name == "oneshot":
+            return self.ratio if level > 0 else 0.0
+        return 1.0 - (1.0 - self.rate) ** level
+
+
+@dataclass
+class FindConfig:
+    """Ticket finding: cheap (FGSM) training of the dense net at a small constant LR."""
+
+    epochs: int = 5
+    lr: float = 0.01
+    attack: str = "fgsm"  # none | fgsm | fgsm_rs | pgd
+    schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        _require(self.epochs > 0, "pipeline.find.epochs must be positive")
+        _require(self.lr > 0, f"pipeline.find.lr={self.lr} must be positive")
+        _choice("pipeline.find.attack", self.attack, ("none", "fgsm", "fgsm_rs", "pgd"))
+        _choice("pipeline.find.schedule", self.schedule, ("constant", "multistep", "cosine"))
+
+
+@dataclass
+class PipelineConfig:
+    find: FindConfig = field(default_factory=FindConfig)
+    ticket_epochs: int = 10  # the shortened schedule for the ticket (and its re-init control)
+    dense_epochs: int = 20  # the full schedule for the dense baseline
+    arms: list[str] = field(default_factory=lambda: ["ticket", "dense", "reinit"])
+    extra_find_lrs: list[float] = field(default_factory=list)  # more ticket arms found at these LRs
+    target_margin: float = 1.0  # target robust acc = dense best - this many points
+    cache_dir: str = "cache"
+
+    def __post_init__(self) -> None:
+        _require(self.ticket_epochs > 0 and self.dense_epochs > 0, "pipeline epochs must be positive")
+        for arm in self.arms:
+            _choice("pipeline.arms entry", arm, ("ticket", "dense", "reinit"))
+        _require(all(lr > 0 for lr in self.extra_find_lrs), "pipeline.extra_find_lrs must be positive")
+        _require(self.target_margin >= 0, "pipeline.target_margin must be >= 0")
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to ``lightning.Trainer`` (plus the two switches Lightning has no flag for)."""
+
+    max_epochs: int = 10
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    sync_batchnorm: bool = False
+    deterministic: bool = False
+    gradient_clip_val: float | None = None
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    log_every_n_steps: int = 10
+    enable_progress_bar: bool = True
+    num_threads: int | None = None  # torch.set_num_threads on CPU
+
+    def __post_init__(self) -> None:
+        _require(self.max_epochs > 0, f"trainer.max_epochs={self.max_epochs} must be positive")
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "csv"  # csv | wandb | tensorboard | none
+    project: str = "lth_lightning"
+    group: str | None = None
+    mode: str = "offline"  # wandb: offline unless the user asks for online
+    tags: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _choice("logger.name", self.name, ("csv", "wandb", "tensorboard", "none"))
+        _choice("logger.mode", self.mode, ("offline", "online", "disabled"))
+
+
+@dataclass
+class Config:
+    task: str = "train"
+    seed: int = 0
+    run_dir: str = "."
+    ticket: str | None = None  # train from a saved ticket (mask + reset weights)
+    ckpt_path: str | None = None  # eval task: the checkpoint to evaluate
+    eval_split: str = "test"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self) -> None:
+        _choice("task", self.task, TASKS)
+        _choice("eval_split", self.eval_split, ("val", "test"))
+        _require(self.task != "eval" or bool(self.ckpt_path or self.ticket), "task=eval needs ckpt_path=<file>")
+
+
+def validate(cfg: DictConfig | dict) -> Config:
+    """Check a composed config against the schema and return the typed, range-checked object."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        detail = str(err).splitlines()[0]
+        raise ConfigError(f"invalid config{f' at {key}' if key else ''}: {detail}") from None
+
+
+def register_schema() -> None:
+    """Make the dataclasses Hydra's schema (``base_config``): every key exists, typed, at compose time.
+
+    So ``prune.ratio=0.5`` works whichever prune option is selected, and a typo fails before any work.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)

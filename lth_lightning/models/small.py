@@ -1,0 +1,38 @@
+"""Small networks for MNIST-sized data and the 8×8 digits default."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """Two conv blocks (conv-ReLU-pool) and two linear layers; sized from the input."""
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, width: int = 1) -> None:
+        super().__init__()
+        c1, c2, hidden = 32 * width, 64 * width, 256 * width
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        )
+        side = image_size // 4
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * side * side, hidden), nn.ReLU(inplace=True))
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.fc(self.features(x)))
+
+
+class MLP(nn.Module):
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, hidden: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_channels * image_size * image_size
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            width = h
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))

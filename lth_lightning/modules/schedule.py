@@ -1,0 +1,25 @@
+"""Learning-rate schedules as per-step multipliers (so warmup is smooth within an epoch)."""
+
+from __future__ import annotations
+
+import math
+
+from lth_lightning.config import OptimConfig
+
+
+def lr_factor(step: int, total_steps: int, steps_per_epoch: float, cfg: OptimConfig) -> float:
+    """Multiplier of the base LR at optimizer step ``step`` (0-based) of ``total_steps``.
+
+    Linear warmup over ``cfg.warmup_epochs`` (the paper: 10), times the schedule: constant,
+    multistep (×gamma at each milestone fraction; the paper: ×0.1 at 50 % and 75 %), or cosine.
+    """
+    warmup_steps = cfg.warmup_epochs * steps_per_epoch
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    progress = step / max(1, total_steps)
+    if cfg.schedule == "multistep":
+        decay = cfg.gamma ** sum(progress >= m for m in cfg.milestones)
+    elif cfg.schedule == "cosine":
+        decay = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    else:
+        decay = 1.0
+    return warm * decay
