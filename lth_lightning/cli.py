@@ -64,5 +64,18 @@ def _hydra_main(raw: DictConfig) -> object:
         sys.exit(2)
 
 
+SLOTS = ("experiment", "hparams_search")  # defaults-list slots that are null unless chosen
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Accept ``+experiment=x`` as well as ``experiment=x``: both pick the option for the null slot.
+
+    Hydra refuses the ``+`` form once a slot exists ("Multiple values for experiment"); users coming from
+    the lightning-hydra-template type it either way.
+    """
+    return [a[1:] if any(a.startswith(f"+{slot}=") for slot in SLOTS) else a for a in argv]
+
+
 def main() -> None:
+    sys.argv = [sys.argv[0], *normalize_argv(sys.argv[1:])]
     _hydra_main()

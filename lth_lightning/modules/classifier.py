@@ -26,7 +26,8 @@ from lth_lightning.pruning.masks import MaskSet
 
 class Classifier(L.LightningModule):
     def __init__(self, model: nn.Module, num_classes: int, optim: OptimConfig, attack: AttackConfig,
-                 evaluation: EvalConfig, masks: MaskSet | None = None) -> None:
+                 evaluation: EvalConfig, masks: MaskSet | None = None,
+                 meta: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.model = model
         self.masks = masks if masks is not None else MaskSet()
@@ -34,6 +35,7 @@ class Classifier(L.LightningModule):
         self.train_attack = build_attack(attack)
         self.eval_attack = build_eval_attack(evaluation, attack.eps)
         self.num_classes = num_classes
+        self.meta = meta or {}  # model/data config, saved in checkpoints so eval can rebuild the net
         acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731
         self.train_acc, self.val_clean, self.val_robust = acc(), acc(), acc()
         self.test_clean, self.test_robust, self.test_aa = acc(), acc(), acc()
@@ -152,6 +154,7 @@ class Classifier(L.LightningModule):
 
     # -- checkpoints: masks, ledger and history travel with the weights ---------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["lth_meta"] = self.meta
         checkpoint["lth_ledger"] = dict(self.ledger)
         checkpoint["lth_history"] = list(self.history)
 

@@ -46,13 +46,13 @@ def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:
     if lg.name == "none":
         return False
     if lg.name == "tensorboard":
-        return TensorBoardLogger(save_dir=str(save_dir), name="tb", version="")
+        return TensorBoardLogger(save_dir=str(save_dir), name="tb")
     if lg.name == "wandb":
         os.environ.setdefault("WANDB_MODE", lg.mode)
         return WandbLogger(project=lg.project, group=lg.group or Path(cfg.run_dir).name, name=stage,
                            job_type=stage, save_dir=str(save_dir), tags=list(lg.tags),
                            offline=lg.mode == "offline", config=asdict(cfg))
-    return CSVLogger(save_dir=str(save_dir), name="", version="")
+    return CSVLogger(save_dir=str(save_dir), name="csv")  # version_N per attempt: a resume keeps old logs
 
 
 def finish_logger(logger: Logger | bool) -> None:
@@ -99,7 +99,8 @@ def make_module(cfg: Config, info: DataInfo, seed: int, ticket: Ticket | None = 
         masks.apply_(model)
     if cfg.model.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    module = Classifier(model, info.num_classes, cfg.optim, cfg.attack, cfg.eval, masks)
+    meta = {"model": asdict(cfg.model), "data": cfg.data.name}
+    module = Classifier(model, info.num_classes, cfg.optim, cfg.attack, cfg.eval, masks, meta)
     if cfg.model.compile:
         module.model = torch.compile(module.model)  # type: ignore[assignment]
     return module

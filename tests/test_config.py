@@ -1,0 +1,85 @@
+"""Every config composes and validates; bad values fail with one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lth_lightning.cli import CONF_DIR, normalize_argv
+from lth_lightning.config import ConfigError, PruneConfig, validate
+
+GROUPS = ["data", "model", "optim", "attack", "eval", "prune", "pipeline", "trainer", "logger"]
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_group_option_composes(make_cfg, group, option):
+    cfg = make_cfg(f"{group}={option}")
+    assert cfg.task in ("train", "fast_ticket", "eval")
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_every_experiment_composes(make_cfg, experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    assert cfg.task == "fast_ticket"
+
+
+def test_hparams_search_composes(make_cfg):
+    for option in _options("hparams_search"):
+        make_cfg(f"hparams_search={option}", "experiment=fast_ticket")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"model": {"name": "resnet99"}}, "model.name='resnet99' is unknown"),
+        ({"prune": {"ratio": 1.0}}, "prune.ratio=1.0 must be in [0, 1)"),
+        ({"prune": {"ratio": -0.1}}, "prune.ratio=-0.1"),
+        ({"attack": {"eps": -0.1}}, "attack.eps=-0.1 must be >= 0"),
+        ({"trainer": {"max_epochs": 0}}, "trainer.max_epochs=0 must be positive"),
+        ({"optim": {"lr": 0.0}}, "optim.lr=0.0 must be positive"),
+        ({"data": {"name": "imagenet"}}, "data.name='imagenet' is unknown"),
+        ({"typo_key": 1}, "typo_key"),
+        ({"task": "eval"}, "task=eval needs ckpt_path"),
+    ],
+)
+def test_bad_values_raise_config_error(override, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        validate(override)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_iterative_target_sparsity():
+    cfg = PruneConfig(name="imp", rate=0.2)
+    assert [round(cfg.target_sparsity(n), 6) for n in range(4)] == [0.0, 0.2, 0.36, 0.488]
+
+
+def test_plus_and_plain_experiment_forms_are_equivalent():
+    assert normalize_argv(["+experiment=fast_ticket", "+foo=1"]) == ["experiment=fast_ticket", "+foo=1"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lth_lightning", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_cli_bad_value_is_one_line_and_exit_2(tmp_path):
+    out = _cli("prune.ratio=1.5", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: prune.ratio=1.5 must be in [0, 1)"
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_missing_data_names_path_and_fix(tmp_path):
+    out = _cli("data=mnist", f"data.root={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: mnist not found under") and "data.download=true" in last
+    assert "Traceback" not in out.stderr

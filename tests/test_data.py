@@ -1,0 +1,104 @@
+"""Datamodules: [0, 1] float inputs, seeded splits, real torchvision parsing on small fakes, clear errors."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from lth_lightning.config import DataConfig
+from lth_lightning.data import build_datamodule
+from lth_lightning.data.datamodule import random_crop_flip
+from lth_lightning.errors import DataError
+
+
+def test_digits_split_is_deterministic_and_disjoint():
+    a, b = build_datamodule(DataConfig(name="digits")), build_datamodule(DataConfig(name="digits"))
+    a.setup()
+    b.setup()
+    assert torch.equal(a.val_set.images, b.val_set.images)
+    assert len(a.train_set) + len(a.val_set) + len(a.test_set) == 1797
+    x, y = next(iter(a.train_dataloader()))
+    assert x.dtype == torch.float32 and x.shape[1:] == (1, 8, 8)
+    assert 0.0 <= x.min() and x.max() <= 1.0 and y.dtype == torch.int64
+    other = build_datamodule(DataConfig(name="digits", split_seed=1))
+    other.setup()
+    assert not torch.equal(a.val_set.images, other.val_set.images)
+    assert torch.equal(a.test_set.images, other.test_set.images)  # test split never moves
+
+
+def test_synthetic_any_shape():
+    dm = build_datamodule(DataConfig(name="synthetic", shape=[3, 16, 16], num_classes=7, synthetic_size=64))
+    dm.setup()
+    assert dm.info.num_classes == 7 and dm.info.image_size == 16
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape[1:] == (3, 16, 16) and int(y.max()) < 7
+
+
+def test_crop_flip_keeps_shape_and_pixels():
+    image = torch.arange(3 * 32 * 32, dtype=torch.int32).view(3, 32, 32).to(torch.uint8)
+    out = random_crop_flip(image)
+    assert out.shape == image.shape
+    assert set(out.unique().tolist()) <= set(image.unique().tolist()) | {0}
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    dims = struct.pack(">" + "I" * array.ndim, *array.shape)
+    magic = struct.pack(">HBB", 0, 0x08, array.ndim)
+    with gzip.open(path, "wb") if str(path).endswith(".gz") else open(path, "wb") as fh:
+        fh.write(magic + dims + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_parsed_from_torchvision_layout(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 50), ("t10k", 20)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    dm = build_datamodule(DataConfig(name="mnist", root=str(tmp_path), val_fraction=0.2))
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (40, 10, 20)
+    assert dm.info.channels == 1 and dm.info.image_size == 28
+
+
+def test_cifar10_parsed_from_python_pickles(tmp_path, monkeypatch):
+    from torchvision.datasets import cifar
+
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (10, 3072), dtype=np.uint8), "labels": list(rng.integers(0, 10, 10))}
+        (base / name).write_bytes(pickle.dumps(batch))
+    (base / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+    monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)  # fakes cannot match the md5s
+    dm = build_datamodule(DataConfig(name="cifar10", root=str(tmp_path), val_fraction=0.1))
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (45, 5, 10)
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape[1:] == (3, 32, 32) and dm.train_set.augment
+
+
+def test_missing_data_without_download_is_a_clear_error(tmp_path):
+    dm = build_datamodule(DataConfig(name="cifar10", root=str(tmp_path)))
+    with pytest.raises(DataError, match="data.download=true"):
+        dm.setup()
+
+
+def test_unreachable_download_is_a_clear_error(tmp_path, monkeypatch):
+    import urllib.error
+
+    from torchvision.datasets import MNIST
+
+    def offline(self):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    dm = build_datamodule(DataConfig(name="mnist", root=str(tmp_path), download=True))
+    with pytest.raises(DataError, match="could not download mnist"):
+        dm.prepare_data()
