@@ -100,11 +100,13 @@ class Classifier(L.LightningModule):
             self.val_robust(self.model(self.eval_attack(self.model, x, y)), y)
 
     def on_validation_epoch_end(self) -> None:
-        clean, robust = self.val_clean.compute(), self.val_robust.compute()
+        clean = self.val_clean.compute()
+        robust = self.val_robust.compute() if self.val_robust.update_count else torch.tensor(float("nan"))
         self.val_clean.reset()
         self.val_robust.reset()
         self.log("val/clean_acc", clean)
-        self.log("val/robust_acc", robust)
+        if not robust.isnan():
+            self.log("val/robust_acc", robust)
         if self.trainer.sanity_checking:
             return
         self.history.append({

