@@ -42,6 +42,7 @@ class Classifier(L.LightningModule):
         self.ledger: dict[str, float] = {"passes": 0.0, "train_seconds": 0.0}
         self.history: list[dict[str, float]] = []
         self._epoch_t0: float | None = None
+        self.trained_sparsity = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -62,6 +63,10 @@ class Classifier(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def on_train_start(self) -> None:
+        # the sparsity this run trains at (an end-of-fit prune changes the masks afterwards)
+        self.trained_sparsity = self.masks.sparsity()["overall"]
 
     def on_train_epoch_start(self) -> None:
         self._epoch_t0 = time.perf_counter()
@@ -112,7 +117,7 @@ class Classifier(L.LightningModule):
         self.history.append({
             "epoch": self.current_epoch + 1,
             "val_clean": float(clean) * 100,
-            "val_robust": float(robust) * 100,
+            "val_robust": None if robust.isnan() else float(robust) * 100,  # None: not measured
             "passes": self.ledger["passes"],
             "train_seconds": self.ledger["train_seconds"],
         })

@@ -128,7 +128,7 @@ def run_stage(cfg: Config, name: str, out_dir: Path, module: Classifier, dm: Ima
     result: dict[str, Any] = {"stage": name, "epochs": epochs}
     if after_fit is not None:
         result.update(after_fit(module))
-    result.update(history=module.history, ledger=module.ledger, sparsity=module.masks.sparsity()["overall"])
+    result.update(history=module.history, ledger=module.ledger, sparsity=module.trained_sparsity)
     if test:
         best = "best" if ckpt.best_model_path else None
         metrics = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]

@@ -82,10 +82,13 @@ def _ticket_writer(cfg: Config, path: Path, level: int, target: float):
 def _row(level: int, result: dict[str, Any]) -> dict[str, Any]:
     last = result["history"][-1] if result["history"] else {}
     return {"level": level, "sparsity": round(result["sparsity"] * 100, 2),
-            "val_clean": round(last.get("val_clean", float("nan")), 2),
-            "val_robust": round(last.get("val_robust", float("nan")), 2),
+            "val_clean": _round(last.get("val_clean")), "val_robust": _round(last.get("val_robust")),
             **{f"test_{k}": v for k, v in result.get("test", {}).items()},
             "train_seconds": round(result["ledger"]["train_seconds"], 1)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _write_table(run_dir: Path, rows: list[dict[str, Any]]) -> None:

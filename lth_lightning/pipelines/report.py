@@ -8,23 +8,22 @@ with dense-to-target. That ratio is the paper's "up to 49 % saving".
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-from lth_lightning.config import Config
+from lth_lightning.config import Config, ConfigError
 from lth_lightning.pipelines.common import write_json
 
 
-def _best(history: list[dict[str, float]], key: str = "val_robust") -> float:
-    values = [h[key] for h in history if not math.isnan(h[key])]
-    return max(values) if values else float("nan")
+def _best(history: list[dict[str, Any]], key: str = "val_robust") -> float | None:
+    values = [h[key] for h in history if h[key] is not None]
+    return max(values) if values else None
 
 
 def cost_to_target(history: list[dict[str, float]], target: float) -> dict[str, float | None]:
     """Epochs, seconds and passes at the first epoch whose robust val accuracy reaches ``target``."""
     for h in history:
-        if h["val_robust"] >= target:
+        if h["val_robust"] is not None and h["val_robust"] >= target:
             return {"epochs": h["epoch"], "seconds": h["train_seconds"], "passes": h["passes"]}
     return {"epochs": None, "seconds": None, "passes": None}
 
@@ -37,7 +36,10 @@ def _saving(fast: float | None, dense: float | None) -> float | None:
 
 def build_summary(cfg: Config, arms: dict[str, dict[str, Any]], finds: dict[str, dict[str, Any]]) -> dict:
     reference = arms.get("dense") or next(iter(arms.values()))
-    target = _best(reference["history"]) - cfg.pipeline.target_margin
+    best = _best(reference["history"])
+    if best is None:
+        raise ConfigError("fast_ticket needs robust validation accuracy: set eval.val_robust_samples > 0")
+    target = best - cfg.pipeline.target_margin
     rows = {}
     for name, res in arms.items():
         hist = res["history"]
@@ -45,9 +47,9 @@ def build_summary(cfg: Config, arms: dict[str, dict[str, Any]], finds: dict[str,
         rows[name] = {
             "sparsity": round(100 * res["sparsity"], 1),
             "epochs": res["epochs"],
-            "epoch1_val_robust": round(hist[0]["val_robust"], 2) if hist else None,
+            "epoch1_val_robust": round(hist[0]["val_robust"], 2) if hist else None,  # type: ignore[arg-type]
             "epoch1_val_clean": round(hist[0]["val_clean"], 2) if hist else None,
-            "best_val_robust": round(_best(hist), 2),
+            "best_val_robust": round(_best(hist) or 0.0, 2),
             "to_target": cost_to_target(hist, target),
             "find_cost": {"seconds": round(find["train_seconds"], 2), "passes": find["passes"]},
             "total": {"seconds": round(res["ledger"]["train_seconds"], 2), "passes": res["ledger"]["passes"]},

@@ -27,9 +27,9 @@ def run_train(cfg: Config) -> dict[str, Any]:
 def format_result(result: dict[str, Any]) -> str:
     last = result["history"][-1] if result["history"] else {}
     test = result.get("test", {})
-    parts = [f"sparsity {result['sparsity']:.1%}",
-             f"val clean {last.get('val_clean', float('nan')):.2f}",
-             f"val robust {last.get('val_robust', float('nan')):.2f}"]
+    parts = [f"sparsity {result['sparsity']:.1%}"]
+    parts += [f"val {k.removeprefix('val_')} {last[k]:.2f}" for k in ("val_clean", "val_robust")
+              if last.get(k) is not None]
     parts += [f"test {k} {v:.2f}" for k, v in test.items()]
     parts.append(f"train {result['ledger']['train_seconds']:.1f}s")
     return f"[{result['stage']}] " + " | ".join(parts)
