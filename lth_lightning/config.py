@@ -131,7 +131,7 @@ class EvalConfig:
     test_restarts: int = 1
     autoattack: str = "off"  # off | standard | apgd (APGD-CE + APGD-T, cheaper)
     autoattack_samples: int = 500
-    checkpoint_metric: str = "val/robust_acc"  # best checkpoint (robust overfitting)
+    checkpoint_metric: str = "auto"  # best checkpoint by robust val acc (robust overfitting); see monitor_metric
     catastrophic_drop: float | None = None  # stop when robust val acc falls this far below its best
 
     def __post_init__(self) -> None:
@@ -196,7 +196,8 @@ class PipelineConfig:
     dense_epochs: int = 20  # the full schedule for the dense baseline
     arms: list[str] = field(default_factory=lambda: ["ticket", "dense", "reinit"])
     extra_find_lrs: list[float] = field(default_factory=list)  # more ticket arms found at these LRs
-    target_margin: float = 1.0  # target robust acc = dense best - this many points
+    target_margin: float = 1.0  # target acc = dense best - this many points
+    target_metric: str = "val_robust"  # val_clean for natural-training comparisons
     cache_dir: str = "cache"
 
     def __post_init__(self) -> None:
@@ -205,6 +206,7 @@ class PipelineConfig:
             _choice("pipeline.arms entry", arm, ("ticket", "dense", "reinit"))
         _require(all(lr > 0 for lr in self.extra_find_lrs), "pipeline.extra_find_lrs must be positive")
         _require(self.target_margin >= 0, "pipeline.target_margin must be >= 0")
+        _choice("pipeline.target_metric", self.target_metric, ("val_robust", "val_clean"))
 
 
 @dataclass

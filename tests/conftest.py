@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import lth_lightning  # noqa: F401  (must precede lightning/torchmetrics/torchvision imports)
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+import lth_lightning  # noqa: F401  (must precede lightning/torchmetrics/torchvision imports)
 from lth_lightning.cli import CONF_DIR
 from lth_lightning.config import Config, validate
 

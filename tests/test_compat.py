@@ -51,7 +51,6 @@ def test_other_import_errors_propagate(tmp_path):
 
 
 def test_real_torchvision_datasets_importable_here():
-    from torchvision import datasets, transforms  # noqa: F401
-
     import lightning  # noqa: F401
     import torchmetrics  # noqa: F401
+    from torchvision import datasets, transforms  # noqa: F401

@@ -24,7 +24,7 @@ def test_digits_split_is_deterministic_and_disjoint():
     assert len(a.train_set) + len(a.val_set) + len(a.test_set) == 1797
     x, y = next(iter(a.train_dataloader()))
     assert x.dtype == torch.float32 and x.shape[1:] == (1, 8, 8)
-    assert 0.0 <= x.min() and x.max() <= 1.0 and y.dtype == torch.int64
+    assert x.min() >= 0.0 and x.max() <= 1.0 and y.dtype == torch.int64
     other = build_datamodule(DataConfig(name="digits", split_seed=1))
     other.setup()
     assert not torch.equal(a.val_set.images, other.val_set.images)

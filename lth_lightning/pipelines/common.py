@@ -82,9 +82,11 @@ def build_trainer(tc: TrainerConfig, root: Path, epochs: int, callbacks: Sequenc
 
 
 def monitor_metric(cfg: Config) -> str:
+    """Best checkpoint: by robust accuracy for adversarial training (robust overfitting), else clean."""
     if cfg.eval.checkpoint_metric != "auto":
         return cfg.eval.checkpoint_metric
-    return "val/robust_acc" if cfg.eval.val_robust_samples != 0 else "val/clean_acc"
+    robust = cfg.attack.name != "none" and cfg.eval.val_robust_samples != 0
+    return "val/robust_acc" if robust else "val/clean_acc"
 
 
 def make_module(cfg: Config, info: DataInfo, seed: int, ticket: Ticket | None = None,
@@ -116,7 +118,9 @@ def run_stage(cfg: Config, name: str, out_dir: Path, module: Classifier, dm: Ima
         return json.loads(done.read_text())
     last = out_dir / "checkpoints" / "last.ckpt"
     metric = monitor_metric(cfg)
-    ckpt = ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor=metric, mode="max", save_last=True)
+    # no '=' in file names: Hydra's override grammar would reject ckpt_path=.../epoch=3.ckpt
+    ckpt = ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor=metric, mode="max", save_last=True,
+                           filename="best-epoch{epoch:03d}", auto_insert_metric_name=False)
     cbs: list[L.Callback] = [MaskEnforcer(), ckpt, *callbacks]
     if cfg.eval.catastrophic_drop is not None:
         cbs.append(CatastrophicOverfitting(cfg.eval.catastrophic_drop, metric=metric))

@@ -20,10 +20,11 @@ def _best(history: list[dict[str, Any]], key: str = "val_robust") -> float | Non
     return max(values) if values else None
 
 
-def cost_to_target(history: list[dict[str, float]], target: float) -> dict[str, float | None]:
-    """Epochs, seconds and passes at the first epoch whose robust val accuracy reaches ``target``."""
+def cost_to_target(history: list[dict[str, Any]], target: float,
+                   metric: str = "val_robust") -> dict[str, float | None]:
+    """Epochs, seconds and passes at the first epoch whose ``metric`` reaches ``target``."""
     for h in history:
-        if h["val_robust"] is not None and h["val_robust"] >= target:
+        if h[metric] is not None and h[metric] >= target:
             return {"epochs": h["epoch"], "seconds": h["train_seconds"], "passes": h["passes"]}
     return {"epochs": None, "seconds": None, "passes": None}
 
@@ -35,10 +36,11 @@ def _saving(fast: float | None, dense: float | None) -> float | None:
 
 
 def build_summary(cfg: Config, arms: dict[str, dict[str, Any]], finds: dict[str, dict[str, Any]]) -> dict:
+    metric = cfg.pipeline.target_metric
     reference = arms.get("dense") or next(iter(arms.values()))
-    best = _best(reference["history"])
+    best = _best(reference["history"], metric)
     if best is None:
-        raise ConfigError("fast_ticket needs robust validation accuracy: set eval.val_robust_samples > 0")
+        raise ConfigError("pipeline.target_metric=val_robust needs eval.val_robust_samples > 0")
     target = best - cfg.pipeline.target_margin
     rows = {}
     for name, res in arms.items():
@@ -50,13 +52,14 @@ def build_summary(cfg: Config, arms: dict[str, dict[str, Any]], finds: dict[str,
             "epoch1_val_robust": round(hist[0]["val_robust"], 2) if hist else None,  # type: ignore[arg-type]
             "epoch1_val_clean": round(hist[0]["val_clean"], 2) if hist else None,
             "best_val_robust": round(_best(hist) or 0.0, 2),
-            "to_target": cost_to_target(hist, target),
+            "best_val_clean": round(_best(hist, "val_clean") or 0.0, 2),
+            "to_target": cost_to_target(hist, target, metric),
             "find_cost": {"seconds": round(find["train_seconds"], 2), "passes": find["passes"]},
             "total": {"seconds": round(res["ledger"]["train_seconds"], 2), "passes": res["ledger"]["passes"]},
             "test": res.get("test", {}),
             "history": hist,
         }
-    summary: dict[str, Any] = {"target_val_robust": round(target, 2), "arms": rows,
+    summary: dict[str, Any] = {"target": round(target, 2), "target_metric": metric, "arms": rows,
                                "config": {"data": cfg.data.name, "model": cfg.model.name,
                                           "attack": cfg.attack.name, "find_attack": cfg.pipeline.find.attack,
                                           "find_lr": cfg.pipeline.find.lr, "prune_ratio": cfg.prune.ratio,
@@ -85,6 +88,9 @@ def _fmt(value: Any, spec: str = ".2f", unit: str = "") -> str:
     return (format(value, spec) if isinstance(value, int | float) else str(value)) + unit
 
 
+_METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     cfg = summary["config"]
     lines = [
@@ -92,7 +98,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"Ticket: prune {cfg['prune_ratio']:.0%} after {cfg['find_attack']} training at LR {cfg['find_lr']:g}, "
         f"reset to θ0. Arms trained with {cfg['attack']}.",
-        f"Target: validation robust accuracy ≥ **{summary['target_val_robust']:.2f} %** "
+        f"Target: {_METRIC_NAMES[summary['target_metric']]} ≥ **{summary['target']:.2f} %** "
         "(dense best minus the margin). Cost = training time (validation excluded) and forward+backward "
         "passes per example.",
         "",
@@ -131,7 +137,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
 
 
 def plot_curves(summary: dict[str, Any], path: Path) -> Path:
-    """Robust val accuracy vs cumulative passes; ticket arms start after their finding cost."""
+    """Target-metric curves vs cumulative passes; ticket arms start after their finding cost."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,14 +147,14 @@ def plot_curves(summary: dict[str, Any], path: Path) -> Path:
     for name, r in summary["arms"].items():
         offset = r["find_cost"]["passes"]
         xs = [offset] + [offset + h["passes"] for h in r["history"]]
-        ys = [float("nan")] + [h["val_robust"] for h in r["history"]]
+        ys = [float("nan")] + [h[summary["target_metric"]] for h in r["history"]]
         line = ax.plot(xs[1:], ys[1:], marker="o", ms=3, label=name)[0]
         if offset:
             ax.axvspan(0, offset, color=line.get_color(), alpha=0.08)
-    ax.axhline(summary["target_val_robust"], color="gray", ls="--", lw=1, label="target")
+    ax.axhline(summary["target"], color="gray", ls="--", lw=1, label="target")
     ax.set_xlabel("cumulative forward+backward passes per example (finding included)")
-    ax.set_ylabel("validation robust accuracy (%)")
-    ax.set_title(f"{summary['config']['model']} / {summary['config']['data']}: robust accuracy vs cost")
+    ax.set_ylabel(f"{_METRIC_NAMES[summary['target_metric']]} (%)")
+    ax.set_title(f"{summary['config']['model']} / {summary['config']['data']}: accuracy vs training cost")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
