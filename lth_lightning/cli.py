@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 import lth_lightning  # noqa: F401  (torchvision compatibility before lightning is imported)
 from lth_lightning.config import register_schema, validate
-from lth_lightning.errors import UserError
+from lth_lightning.errors import ConfigError, UserError
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 register_schema()
@@ -39,6 +39,10 @@ def run(raw: DictConfig) -> object:
 
     _quiet_logging()
     cfg = validate(raw)
+    if "ddp" in cfg.trainer.strategy and HydraConfig.initialized():
+        from lth_lightning.pipelines.ddp import install_hydra_ddp_fix
+
+        install_hydra_ddp_fix()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.task == "fast_ticket":
         from lth_lightning.pipelines.fast_ticket import run_fast_ticket
@@ -53,10 +57,24 @@ def run(raw: DictConfig) -> object:
     return run_train(cfg)
 
 
+def pick_metric(result: object, path: str) -> float:
+    """``arms.ticket.best_val_robust`` → that number in the task's result (what Optuna maximises)."""
+    value = result
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ConfigError(f"optimized_metric={path!r}: no '{part}' in the task's result")
+        value = value[part]
+    if not isinstance(value, int | float):
+        raise ConfigError(f"optimized_metric={path!r} is not a number ({value!r})")
+    return float(value)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def _hydra_main(raw: DictConfig) -> object:
     try:
-        return run(raw)
+        result = run(raw)
+        metric = raw.get("optimized_metric")
+        return pick_metric(result, metric) if metric else result
     except UserError as err:  # one clear line, exit 2; files already written are left alone
         print(f"error: {err}", file=sys.stderr)
         if HydraConfig.get().mode == RunMode.MULTIRUN:

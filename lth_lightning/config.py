@@ -254,6 +254,7 @@ class Config:
     ticket: str | None = None  # train from a saved ticket (mask + reset weights)
     ckpt_path: str | None = None  # eval task: the checkpoint to evaluate
     eval_split: str = "test"
+    optimized_metric: str | None = None  # hparams_search: dotted path into the task's result
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

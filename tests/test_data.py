@@ -86,7 +86,7 @@ def test_cifar10_parsed_from_python_pickles(tmp_path, monkeypatch):
 
 def test_missing_data_without_download_is_a_clear_error(tmp_path):
     dm = build_datamodule(DataConfig(name="cifar10", root=str(tmp_path)))
-    with pytest.raises(DataError, match="data.download=true"):
+    with pytest.raises(DataError, match=r"data\.download=true"):
         dm.setup()
 
 

@@ -39,7 +39,7 @@ def test_adversarial_training_beats_natural_under_pgd(trained):
 
 
 def test_eval_task_reproduces_test_metrics(make_cfg, trained, tmp_path):
-    result, run_dir = trained["pgd"]
+    result, _run_dir = trained["pgd"]
     ckpt = result["best_checkpoint"]
     cfg = make_cfg(f"ckpt_path={ckpt}", "task=eval", "attack.eps=0.2", "eval.test_restarts=2",
                    "model=mlp")  # the architecture comes from the checkpoint, not from this flag

@@ -66,7 +66,10 @@ class Classifier(L.LightningModule):
 
     def on_train_start(self) -> None:
         # the sparsity this run trains at (an end-of-fit prune changes the masks afterwards)
-        self.trained_sparsity = self.masks.sparsity()["overall"]
+        sparsity = self.masks.sparsity()
+        self.trained_sparsity = sparsity["overall"]
+        if self.logger is not None and len(self.masks):
+            self.logger.log_metrics({f"sparsity/{name}": value for name, value in sparsity.items()}, step=0)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_t0 = time.perf_counter()

@@ -48,11 +48,16 @@ def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:
     if lg.name == "tensorboard":
         return TensorBoardLogger(save_dir=str(save_dir), name="tb")
     if lg.name == "wandb":
-        os.environ.setdefault("WANDB_MODE", lg.mode)
-        return WandbLogger(project=lg.project, group=lg.group or Path(cfg.run_dir).name, name=stage,
-                           job_type=stage, save_dir=str(save_dir), tags=list(lg.tags),
-                           offline=lg.mode == "offline", config=asdict(cfg))
+        # all of a pipeline's W&B runs live under its run dir (stage dirs may be shared cache entries)
+        return WandbLogger(project=lg.project, group=wandb_group(cfg), name=stage, job_type=stage,
+                           save_dir=str(cfg.run_dir), tags=list(lg.tags), offline=lg.mode == "offline",
+                           config=asdict(cfg), **({} if lg.mode == "offline" else {"mode": lg.mode}))
     return CSVLogger(save_dir=str(save_dir), name="csv")  # version_N per attempt: a resume keeps old logs
+
+
+def wandb_group(cfg: Config) -> str:
+    """All stages of one pipeline run share a W&B group: the configured one, else the run dir's name."""
+    return cfg.logger.group or Path(cfg.run_dir).name
 
 
 def finish_logger(logger: Logger | bool) -> None:
@@ -115,7 +120,12 @@ def run_stage(cfg: Config, name: str, out_dir: Path, module: Classifier, dm: Ima
     done = out_dir / "result.json"
     if done.exists():
         rank_zero_info(f"[{name}] finished before: reusing {done}")
-        return json.loads(done.read_text())
+        result = json.loads(done.read_text())
+        if cfg.logger.name == "wandb" and is_rank_zero():
+            from lth_lightning.pipelines.tracking import replay_stage
+
+            replay_stage(cfg, name, result)  # the group's dashboard still shows every arm
+        return result
     last = out_dir / "checkpoints" / "last.ckpt"
     metric = monitor_metric(cfg)
     # no '=' in file names: Hydra's override grammar would reject ckpt_path=.../epoch=3.ckpt

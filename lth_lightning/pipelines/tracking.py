@@ -21,11 +21,31 @@ def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def replay_stage(cfg: Config, stage: str, result: dict[str, Any]) -> None:
+    """Log a cached stage's per-epoch history as a W&B run in this pipeline's group (marked reused)."""
+    import wandb
+
+    from lth_lightning.pipelines.common import wandb_group
+
+    run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name=stage, job_type=stage,
+                     dir=cfg.run_dir, mode=cfg.logger.mode, tags=[*cfg.logger.tags, "reused"],
+                     config={"reused_from": result.get("dir", ""), "stage": stage})
+    for h in result["history"]:
+        metrics = {"val/clean_acc": h["val_clean"] / 100, "cost/passes": h["passes"],
+                   "cost/train_seconds": h["train_seconds"], "epoch": h["epoch"]}
+        if h["val_robust"] is not None:
+            metrics["val/robust_acc"] = h["val_robust"] / 100
+        run.log(metrics)
+    run.finish()
+
+
 def log_summary(cfg: Config, summary: dict[str, Any], markdown: str, png: Path, run_dir: Path) -> None:
     if cfg.logger.name == "wandb":
         import wandb
 
-        run = wandb.init(project=cfg.logger.project, group=cfg.logger.group or run_dir.name, name="summary",
+        from lth_lightning.pipelines.common import wandb_group
+
+        run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name="summary",
                          job_type="summary", dir=str(run_dir), mode=cfg.logger.mode, tags=list(cfg.logger.tags))
         run.log({"summary/table": wandb.Table(columns=COLUMNS, data=summary_rows(summary)),
                  "summary/curves": wandb.Image(str(png))})

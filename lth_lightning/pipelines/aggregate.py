@@ -1,0 +1,133 @@
+"""Aggregate a fast_ticket sweep: one row per job, swept axes as columns, heatmaps of boost and saving.
+
+``python -m lth_lightning.pipelines.aggregate multirun/fast_ticket/<date>`` (also run automatically at
+the end of every multirun by ``AggregateSweep``). Jobs that failed (no ``summary.json``) are kept as rows
+marked ``failed``, so one bad job never hides the others.
+
+Boost = the ticket's epoch-1 robust accuracy minus the dense net's (the paper's "boosting" signal).
+Saving = the pipeline's pass saving to the target (finding included); full-schedule saving otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _overrides(job_dir: Path) -> dict[str, str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return {}
+    items = yaml.safe_load(path.read_text()) or []
+    return dict(item.lstrip("+").split("=", 1) for item in items if "=" in item)
+
+
+def _metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    arms = summary["arms"]
+    row: dict[str, Any] = {"status": "ok"}
+    for name in ("ticket", "dense", "reinit"):
+        if name in arms:
+            row[f"{name}_epoch1"] = arms[name]["epoch1_val_robust"]
+            row[f"{name}_best"] = arms[name]["best_val_robust"]
+            row[f"{name}_test_pgd"] = arms[name]["test"].get("robust_acc")
+    if "ticket_epoch1" in row and "dense_epoch1" in row:
+        row["boost"] = round(row["ticket_epoch1"] - row["dense_epoch1"], 2)
+    pipe = summary.get("pipeline", {}).get("passes", {})
+    row["saving_to_target_pct"] = pipe.get("saving_to_target_pct")
+    row["saving_full_pct"] = pipe.get("saving_full_pct")
+    return row
+
+
+def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows for every job dir, and the axes (override keys whose values differ between jobs)."""
+    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    rows = []
+    for job in jobs:
+        row: dict[str, Any] = {"job": int(job.name), **_overrides(job)}
+        summary = job / "summary.json"
+        row.update(_metrics(json.loads(summary.read_text())) if summary.exists() else {"status": "failed"})
+        rows.append(row)
+    keys = {k for r in rows for k in _overrides(sweep_dir / str(r["job"]))}
+    axes = sorted(k for k in keys if len({r.get(k) for r in rows}) > 1)
+    constant = keys - set(axes)  # the same in every job: noise in a comparison table
+    return [{k: v for k, v in r.items() if k not in constant} for r in rows], axes
+
+
+def _write_tables(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with open(sweep_dir / "aggregate.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in columns) + " |" for r in rows]
+    (sweep_dir / "aggregate.md").write_text("\n".join(lines) + "\n")
+
+
+def _heatmap(sweep_dir: Path, rows: list[dict[str, Any]], axes: list[str]) -> Path | None:
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok or not axes:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    y_key, x_key = axes[0], axes[1] if len(axes) > 1 else None
+    ys = sorted({r[y_key] for r in ok}, key=_num)
+    xs = sorted({r[x_key] for r in ok}, key=_num) if x_key else [""]
+    metrics = [m for m in ("boost", "saving_to_target_pct", "saving_full_pct") if any(r.get(m) is not None for r in ok)]
+    fig, axs = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axs[0], metrics, strict=True):
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for i, yv in enumerate(ys):
+            for j, xv in enumerate(xs):
+                vals = [r[metric] for r in ok if r[y_key] == yv and (x_key is None or r[x_key] == xv)
+                        and r.get(metric) is not None]
+                if vals:  # averaged over any further swept axes
+                    grid[i, j] = float(np.mean(vals))
+        image = ax.imshow(grid, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(xs)), xs)
+        ax.set_yticks(range(len(ys)), ys)
+        ax.set_xlabel(x_key or "")
+        ax.set_ylabel(y_key)
+        ax.set_title(metric)
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8)
+        fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    path = sweep_dir / "aggregate.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _num(value: str) -> float | str:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def aggregate(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    sweep_dir = Path(sweep_dir)
+    rows, axes = collect(sweep_dir)
+    _write_tables(sweep_dir, rows)
+    png = _heatmap(sweep_dir, rows, axes)
+    print((sweep_dir / "aggregate.md").read_text())
+    print(f"swept axes: {', '.join(axes) or '(none)'}; written {sweep_dir / 'aggregate.csv'}"
+          + (f", {png}" if png else ""))
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m lth_lightning.pipelines.aggregate <multirun sweep dir>")
+    aggregate(sys.argv[1])

@@ -1,0 +1,45 @@
+"""Run a tiny fast_ticket under 2-process CPU DDP and dump every rank's weights and masks per stage.
+
+Launched by test_ddp.py as ``python tests/ddp_worker.py OUT_DIR``; Lightning re-runs this script for
+rank 1, so both ranks execute the whole pipeline, as with ``trainer=ddp``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+import lth_lightning  # noqa: F401
+from lth_lightning.cli import CONF_DIR
+from lth_lightning.config import validate
+from lth_lightning.pipelines import fast_ticket
+
+
+def main(out: Path) -> None:
+    overrides = ["experiment=fast_ticket", "trainer=ddp_sim", "trainer.enable_progress_bar=false",
+                 "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
+                 "trainer.limit_train_batches=3", "trainer.limit_test_batches=1", "eval.autoattack=off",
+                 "eval.val_robust_samples=64", "attack.steps=2", f"pipeline.cache_dir={out / 'cache'}",
+                 f"run_dir={out / 'run'}"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = validate(compose("config", overrides=overrides))
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    original = fast_ticket.run_stage
+
+    def dumping_stage(cfg, name, out_dir, module, *args, **kwargs):
+        result = original(cfg, name, out_dir, module, *args, **kwargs)
+        state = {"weights": {k: v.cpu() for k, v in module.model.state_dict().items()},
+                 "masks": module.masks.as_dict(), "ledger": dict(module.ledger)}
+        torch.save(state, out / f"rank{rank}_{name}.pt")
+        return result
+
+    fast_ticket.run_stage = dumping_stage
+    fast_ticket.run_fast_ticket(cfg)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

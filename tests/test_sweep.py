@@ -1,0 +1,60 @@
+"""Hydra multirun: one shared dense baseline, per-job dirs, aggregate table + heatmap; W&B offline; Optuna."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY = ["+experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
+        "trainer.limit_train_batches=2", "eval.autoattack=off", "eval.val_robust_samples=32", "attack.steps=2",
+        "data.test_subset=64"]
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    out = subprocess.run([sys.executable, "-m", "lth_lightning", *args], cwd=tmp_path, capture_output=True,
+                         text=True, env=env, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def test_sweep_shares_dense_and_aggregates(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = _cli(tmp_path, "-m", *TINY, "prune.ratio=0.5,0.8", "pipeline.find.lr=0.01,0.1",
+               f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
+    assert len(list((tmp_path / "cache").glob("dense-*"))) == 1  # trained once for four jobs
+    assert (out.stdout + out.stderr).count("[dense] finished before: reusing") == 3
+    assert all((sweep / str(j) / "summary.json").exists() for j in range(4))
+    rows = list(csv.DictReader(open(sweep / "aggregate.csv")))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert {"prune.ratio", "pipeline.find.lr", "boost", "saving_full_pct"} <= set(rows[0])
+    assert (sweep / "aggregate.png").stat().st_size > 0 and (sweep / "aggregate.md").exists()
+
+
+def test_wandb_offline_groups_every_stage(tmp_path):
+    run = tmp_path / "run"
+    _cli(tmp_path, *TINY, "logger=wandb", "logger.group=ft-test", f"pipeline.cache_dir={tmp_path / 'cache'}",
+         f"hydra.run.dir={run}")
+    runs = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 5  # find, ticket, reinit, dense, summary
+    for r in runs:
+        assert b"ft-test" in next(r.glob("run-*.wandb")).read_bytes()  # every run in the group
+    media = list((run / "wandb").glob("offline-run-*/files/media"))
+    assert len(media) == 1
+    table = json.loads(next(media[0].glob("table/summary/*.table.json")).read_text())
+    assert [row[0] for row in table["data"]] == ["ticket", "reinit", "dense"]
+    assert next(media[0].glob("images/summary/*.png")).stat().st_size > 0
+    history = b"".join(next(r.glob("run-*.wandb")).read_bytes() for r in runs)
+    assert b"val/robust_acc" in history and b"sparsity/overall" in history
+
+
+def test_optuna_search_runs_trials(tmp_path):
+    sweep = tmp_path / "optuna"
+    out = _cli(tmp_path, "hparams_search=optuna", *TINY, "hydra.sweeper.n_trials=2",
+               f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
+    result = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params" in result and "best_value" in result, out.stdout[-2000:]
