@@ -29,7 +29,7 @@ def test_sweep_shares_dense_and_aggregates(tmp_path):
     assert len(list((tmp_path / "cache").glob("dense-*"))) == 1  # trained once for four jobs
     assert (out.stdout + out.stderr).count("[dense] finished before: reusing") == 3
     assert all((sweep / str(j) / "summary.json").exists() for j in range(4))
-    rows = list(csv.DictReader(open(sweep / "aggregate.csv")))
+    rows = list(csv.DictReader((sweep / "aggregate.csv").read_text().splitlines()))
     assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
     assert {"prune.ratio", "pipeline.find.lr", "boost", "saving_full_pct"} <= set(rows[0])
     assert (sweep / "aggregate.png").stat().st_size > 0 and (sweep / "aggregate.md").exists()
