@@ -41,6 +41,7 @@ class DataConfig:
     batch_size: int = 128
     eval_batch_size: int = 512
     num_workers: int = 0
+    in_memory: bool = False  # batches sliced from one tensor instead of a DataLoader (small datasets)
     val_fraction: float = 0.1  # held out of train, seeded (CIFAR-10: 5k of 50k as in the paper)
     augment: bool = True  # pad-4 random crop + horizontal flip (32x32 datasets only)
     train_subset: int | None = None  # cap the train split (CPU-sized runs)

@@ -102,3 +102,34 @@ def test_unreachable_download_is_a_clear_error(tmp_path, monkeypatch):
     dm = build_datamodule(DataConfig(name="mnist", root=str(tmp_path), download=True))
     with pytest.raises(DataError, match="could not download mnist"):
         dm.prepare_data()
+
+
+def test_in_memory_batches_match_the_dataloader_contents():
+    from lth_lightning.data.datamodule import TensorBatches
+
+    dm = build_datamodule(DataConfig(name="digits", in_memory=True, batch_size=100))
+    dm.setup()
+    loader = dm.train_dataloader()
+    assert isinstance(loader, TensorBatches) and len(loader) == len(dm.train_set) // 100
+    xs, ys = zip(*loader, strict=True)
+    assert all(x.shape == (100, 1, 8, 8) and x.dtype == torch.float32 for x in xs)
+    # every image is a real training image, and each appears at most once per epoch
+    seen = torch.cat(xs).flatten(1)
+    assert len(torch.unique(seen, dim=0)) >= len(seen) - 5  # digits has a few duplicate images
+    shards = [TensorBatches(dm.train_set, 50, False, False, rank=r, world=2) for r in (0, 1)]
+    a, b = (torch.cat([y for _, y in s]) for s in shards)
+    assert len(a) + len(b) == len(dm.train_set)
+
+
+def test_batch_crop_flip_is_a_shifted_copy():
+    from lth_lightning.data.datamodule import batch_crop_flip
+
+    x = torch.rand(6, 3, 32, 32)
+    out = batch_crop_flip(x)
+    assert out.shape == x.shape
+    for i in range(6):  # each output is some crop of the zero-padded input, maybe mirrored
+        padded = torch.nn.functional.pad(x[i], (4, 4, 4, 4))
+        found = any(torch.equal(out[i], padded[:, t : t + 32, s : s + 32]) or
+                    torch.equal(out[i], padded[:, t : t + 32, s : s + 32].flip(-1))
+                    for t in range(9) for s in range(9))
+        assert found

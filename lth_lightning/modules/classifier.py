@@ -16,6 +16,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lth_lightning.attacks import attack_passes, build_attack, build_eval_attack, trades_loss
@@ -25,6 +26,13 @@ from lth_lightning.pruning.masks import MaskSet
 
 
 class Classifier(L.LightningModule):
+    """One module for dense, pruned (``masks``) and adversarially trained (``attack``) classifiers.
+
+    The training attack crafts inputs inside ``training_step``; evaluation runs PGD on validation every
+    epoch and PGD with restarts (plus optional AutoAttack) on test. Masks are enforced by
+    ``MaskEnforcer``; the module only owns them, so they are saved in and restored from checkpoints.
+    """
+
     def __init__(self, model: nn.Module, num_classes: int, optim: OptimConfig, attack: AttackConfig,
                  evaluation: EvalConfig, masks: MaskSet | None = None,
                  meta: dict[str, Any] | None = None) -> None:
@@ -39,6 +47,7 @@ class Classifier(L.LightningModule):
         acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731
         self.train_acc, self.val_clean, self.val_robust = acc(), acc(), acc()
         self.test_clean, self.test_robust, self.test_aa = acc(), acc(), acc()
+        self.train_loss = MeanMetric()  # synced across ranks once per epoch, not every step
         self.ledger: dict[str, float] = {"passes": 0.0, "train_seconds": 0.0}
         self.history: list[dict[str, float]] = []
         self._epoch_t0: float | None = None
@@ -60,7 +69,9 @@ class Classifier(L.LightningModule):
             loss = F.cross_entropy(logits.float(), y)
         self.ledger["passes"] += attack_passes(attack) * len(x) * self.trainer.world_size
         self.train_acc(logits.detach(), y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.train_loss(loss.detach())
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): python -m benches {overhead,attack,mask,levers,claim,gpu,report,all}."""

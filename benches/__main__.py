@@ -1,0 +1,171 @@
+"""python -m benches {overhead,attack,mask,levers,claim,gpu,report,all} [--repeats N] [--quick]
+
+Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
+results go to benches/results/<name>.json and ``report`` renders docs/benchmarks.md from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benches.common import RESULTS, interleaved, save, summarize, timed
+from benches.workloads import CIFAR_INFO, MNIST_INFO, handwritten_rate, lightning_rate
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ROOT = os.environ.get("LTH_DATA_ROOT", str(ROOT.parent / "shared" / "data"))
+
+
+def overhead(args) -> None:
+    """1. Lightning PGD-10 training step vs a minimal hand-written loop (target ratio >= 0.95)."""
+    steps = 4 if args.quick else 10
+    samples = interleaved({
+        "handwritten": lambda: handwritten_rate("lenet", MNIST_INFO, steps, 10),
+        "lightning": lambda: lightning_rate("lenet", MNIST_INFO, steps, 10),
+    }, args.repeats)
+    save("overhead", {"workload": f"lenet 28x28 PGD-10 train step, batch 128, {steps} timed steps",
+                      "target": 0.95, "result": summarize(samples, "handwritten")})
+
+
+def _trained_mnist_lenet():
+    import torch
+    import torch.nn.functional as F
+
+    from lth_lightning.config import DataConfig, ModelConfig
+    from lth_lightning.data import build_datamodule
+    from lth_lightning.models import build_model
+
+    dm = build_datamodule(DataConfig(name="mnist", root=DATA_ROOT, train_subset=10000, test_subset=1000))
+    dm.setup()
+    model = build_model(ModelConfig(name="lenet"), dm.info, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for x, y in dm.train_dataloader():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    x = dm.test_set.images.float() / 255
+    return model.eval(), x, dm.test_set.labels
+
+
+def attack(args) -> None:
+    """2. Our PGD vs torchattacks' PGD: same start (no random start), same model, batch; speed and accuracy."""
+    import torch
+    import torchattacks
+
+    from lth_lightning.attacks import Attack
+
+    model, x, y = _trained_mnist_lenet()
+    eps, alpha, steps = 0.1, 0.025, 10
+    ours = Attack(eps, alpha, steps, random_start=False, bn_mode="eval")
+    theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)
+    accs = {}
+
+    def run(name, fn):
+        def go() -> int:
+            correct = 0
+            for i in range(0, len(x), 250):
+                xb, yb = x[i : i + 250], y[i : i + 250]
+                with torch.no_grad():
+                    correct += int((model(fn(xb, yb)).argmax(1) == yb).sum())
+            accs[name] = 100 * correct / len(x)
+            return len(x)
+        return lambda: timed(go)
+
+    samples = interleaved({"torchattacks": run("torchattacks", lambda a, b: theirs(a, b)),
+                           "ours": run("ours", lambda a, b: ours(model, a, b))}, args.repeats)
+    with torch.no_grad():
+        clean = 100 * float((model(x).argmax(1) == y).float().mean())
+    save("attack", {"workload": f"lenet on 1000 MNIST test images, PGD-{steps} eps {eps} step {alpha}, no random start",
+                    "target": 1.0, "clean_acc": clean, "robust_acc": accs, "result": summarize(samples, "torchattacks")})
+
+
+def mask(args) -> None:
+    """3. Training step with 80 % masks (MaskEnforcer hooks) vs without (target ratio >= 0.97)."""
+    out = {}
+    for label, attack_steps, steps in (("natural", 0, 60), ("pgd10", 10, 8)):
+        steps = max(2, steps // 3) if args.quick else steps
+        samples = interleaved({
+            "dense": lambda a=attack_steps, s=steps: lightning_rate("lenet", MNIST_INFO, s, a),
+            "masked": lambda a=attack_steps, s=steps: lightning_rate("lenet", MNIST_INFO, s, a, sparsity=0.8),
+        }, args.repeats)
+        out[label] = summarize(samples, "dense")
+    save("mask", {"workload": "lenet 28x28, batch 128, masks at 80 % sparsity", "target": 0.97, "result": out})
+
+
+def levers(args) -> None:
+    """5. Speed levers on the CPU PGD-10 step: channels_last, bf16 autocast, torch.compile, in-memory data."""
+    steps = 3 if args.quick else 6
+    variants = {
+        "baseline": lambda: lightning_rate("lenet", MNIST_INFO, steps, 10),
+        "channels_last": lambda: lightning_rate("lenet", MNIST_INFO, steps, 10, channels_last=True),
+        "bf16_autocast": lambda: lightning_rate("lenet", MNIST_INFO, steps, 10, precision="bf16-mixed"),
+        "in_memory": lambda: lightning_rate("lenet", MNIST_INFO, steps, 10, in_memory=True),
+    }
+    if not args.quick:
+        variants["compile"] = lambda: lightning_rate("lenet", MNIST_INFO, steps, 10, compile_model=True, warmup=4)
+    samples = interleaved(variants, args.repeats)
+    save("levers", {"workload": f"lenet 28x28 PGD-10 train step, batch 128, {steps} timed steps",
+                    "result": summarize(samples, "baseline")})
+
+
+def claim(args) -> None:
+    """4. fast_ticket_mnist vs its dense arm on real MNIST, one pipeline run per seed."""
+    runs = {}
+    for seed in args.seeds:
+        run_dir = ROOT / "outputs" / "bench_claim" / f"seed{seed}"
+        cmd = [sys.executable, "-m", "lth_lightning", "+experiment=fast_ticket_mnist", f"data.root={DATA_ROOT}",
+               f"seed={seed}", f"pipeline.cache_dir={args.cache_dir}", f"hydra.run.dir={run_dir}"]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        for arm in summary["arms"].values():
+            arm.pop("history")
+        runs[str(seed)] = summary
+    save("claim", {"workload": "+experiment=fast_ticket_mnist (10k-image MNIST subset, CPU)", "runs": runs})
+
+
+def gpu(args) -> None:
+    """6. GPU PGD-10 training throughput: VGG16 / ResNet18, CIFAR-shaped synthetic data, fp32 vs bf16 (+cl, +compile)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("no CUDA device: run this on a GPU machine (python -m benches gpu)")
+    out = {}
+    for model in ("vgg16", "resnet18"):
+        variants = {
+            "fp32": lambda m=model: lightning_rate(m, CIFAR_INFO, 10, 10, accelerator="gpu", in_memory=True),
+            "bf16": lambda m=model: lightning_rate(m, CIFAR_INFO, 10, 10, precision="bf16-mixed", accelerator="gpu",
+                                                   in_memory=True),
+            "bf16_channels_last": lambda m=model: lightning_rate(m, CIFAR_INFO, 10, 10, precision="bf16-mixed",
+                                                                 channels_last=True, accelerator="gpu", in_memory=True),
+            "bf16_channels_last_compile": lambda m=model: lightning_rate(
+                m, CIFAR_INFO, 10, 10, precision="bf16-mixed", channels_last=True, compile_model=True,
+                accelerator="gpu", in_memory=True, warmup=5),
+        }
+        out[model] = summarize(interleaved(variants, args.repeats), "fp32")
+    save("gpu", {"workload": "PGD-10 train step, batch 128, CIFAR-shaped synthetic data", "result": out})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benches")
+    parser.add_argument("what", choices=["overhead", "attack", "mask", "levers", "claim", "gpu", "report", "all"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for reporting)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--cache-dir", default=str(ROOT / "cache"))
+    args = parser.parse_args()
+    from benches.report import render
+
+    chosen = ["overhead", "attack", "mask", "levers", "claim"] if args.what == "all" else [args.what]
+    for name in chosen:
+        if name != "report":
+            globals()[name](args)
+    print(f"docs written: {render(RESULTS, ROOT / 'docs' / 'benchmarks.md')}")
+
+
+if __name__ == "__main__":
+    main()

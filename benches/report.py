@@ -1,0 +1,82 @@
+"""Render benches/results/*.json into docs/benchmarks.md (between generated markers; notes outside stay)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+START, END = "<!-- generated:start -->", "<!-- generated:end -->"
+COMMANDS = {"overhead": "python -m benches overhead", "attack": "python -m benches attack",
+            "mask": "python -m benches mask", "levers": "python -m benches levers",
+            "claim": "python -m benches claim --seeds 0 1", "gpu": "python -m benches gpu"}
+TITLES = {"overhead": "1. Framework overhead (Lightning vs hand-written PGD loop)",
+          "attack": "2. Attack speed (ours vs torchattacks PGD)", "mask": "3. Mask cost",
+          "levers": "5. Speed levers (CPU)", "claim": "4. The product claim on real MNIST",
+          "gpu": "6. GPU throughput"}
+
+
+def _ratio_table(result: dict[str, Any], target: float | None) -> list[str]:
+    lines = ["| variant | median img/s | ratio to baseline | samples (img/s) |", "|---|---|---|---|"]
+    for name, r in result.items():
+        met = "" if target is None or name == next(iter(result)) else (" ✓" if r["ratio"] >= target else " ✗")
+        lines.append(f"| {name} | {r['median']:.1f} | {r['ratio']:.3f}{met} | {', '.join(map(str, r['samples']))} |")
+    return lines
+
+
+def _claim_table(runs: dict[str, Any]) -> list[str]:
+    lines = ["| seed | arm | sparsity % | epoch-1 robust % | best robust % | epochs→target | s→target | "
+             "passes→target | test clean % | test PGD % | test AA % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    savings = ["", "| seed | target robust % | saving to target (s) | saving to target (passes) | "
+               "saving full (s) | saving full (passes) |", "|---|---|---|---|---|---|"]
+    for seed, s in runs.items():
+        for arm, r in s["arms"].items():
+            t, test = r["to_target"], r["test"]
+            lines.append(f"| {seed} | {arm} | {r['sparsity']} | {r['epoch1_val_robust']} | {r['best_val_robust']} | "
+                         f"{t['epochs'] or 'not reached'} | {_f(t['seconds'])} | {_f(t['passes'], '.3g')} | "
+                         f"{test.get('clean_acc')} | {test.get('robust_acc')} | {test.get('autoattack_acc', '-')} |")
+        p = s.get("pipeline", {})
+        sec, pas = p.get("seconds", {}), p.get("passes", {})
+        savings.append(f"| {seed} | {s['target']} | {_f(sec.get('saving_to_target_pct'), '.1f', ' %')} | "
+                       f"{_f(pas.get('saving_to_target_pct'), '.1f', ' %')} | {_f(sec.get('saving_full_pct'), '.1f', ' %')} "
+                       f"| {_f(pas.get('saving_full_pct'), '.1f', ' %')} |")
+    return lines + savings
+
+
+def _f(value: Any, spec: str = ".1f", unit: str = "") -> str:
+    return "not reached" if value is None else format(value, spec) + unit
+
+
+def _section(name: str, data: dict[str, Any]) -> list[str]:
+    m = data["machine"]
+    head = [f"### {TITLES[name]}", "", f"`{COMMANDS[name]}` — {data.get('workload', '')}",
+            f"Machine: {m.get('gpu', m['cpu'])}, {m['threads']} threads, torch {m['torch']}, {m['date']}.", ""]
+    if name == "claim":
+        return [*head, *_claim_table(data["runs"]), ""]
+    if name == "attack":
+        head += [f"Clean accuracy {data['clean_acc']:.2f} %; robust accuracy: "
+                 + ", ".join(f"{k} {v:.2f} %" for k, v in data["robust_acc"].items()), ""]
+    result = data["result"]
+    if name in ("mask", "gpu"):
+        body = []
+        for sub, res in result.items():
+            body += [f"*{sub}*", "", *_ratio_table(res, data.get("target")), ""]
+        return head + body
+    return [*head, *_ratio_table(result, data.get("target")), ""]
+
+
+def render(results: Path, doc: Path) -> Path:
+    sections: list[str] = []
+    for name in TITLES:
+        path = results / f"{name}.json"
+        if path.exists():
+            sections += _section(name, json.loads(path.read_text()))
+        else:
+            sections += [f"### {TITLES[name]}", "", f"Not measured yet: `{COMMANDS[name]}`.", ""]
+    generated = "\n".join([START, *sections, END])
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n" + START + "\n" + END + "\n"
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(before + generated + after)
+    return doc

@@ -1,0 +1,115 @@
+"""The benchmarked training steps: our Lightning module vs a minimal hand-written PyTorch loop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from lth_lightning.attacks import Attack
+from lth_lightning.callbacks import MaskEnforcer
+from lth_lightning.config import AttackConfig, DataConfig, EvalConfig, ModelConfig, OptimConfig
+from lth_lightning.data import DataInfo
+from lth_lightning.data.datamodule import ImageTensorDataset, TensorBatches
+from lth_lightning.models import build_model
+from lth_lightning.modules import Classifier
+from lth_lightning.pruning import MaskSet, compute_masks, prunable_weights
+
+MNIST_INFO = DataInfo(1, 28, 10, (0.1307,), (0.3081,))
+CIFAR_INFO = DataInfo(3, 32, 10, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
+
+
+def synthetic(info: DataInfo, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, info.channels, info.image_size, info.image_size), generator=gen, dtype=torch.uint8)
+    return x, torch.randint(0, info.num_classes, (n,), generator=gen)
+
+
+def pgd_cfg(steps: int, eps: float = 0.3) -> AttackConfig:
+    return AttackConfig(name="pgd" if steps else "none", eps=eps, step_size=eps / 4, steps=max(steps, 1))
+
+
+class StepTimer(L.Callback):
+    """Images/s over training steps after ``warmup`` steps (excludes Trainer setup and teardown)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.images, self.rate = warmup, 0.0, 0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.warmup:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+        if trainer.global_step >= self.warmup:
+            self.images += len(batch[0])
+
+    def on_train_end(self, trainer, pl_module):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.rate = self.images / (time.perf_counter() - self.start)
+
+
+def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,
+                   sparsity: float = 0.0, precision: str = "32-true", channels_last: bool = False,
+                   compile_model: bool = False, in_memory: bool = False, warmup: int = 3,
+                   accelerator: str = "cpu") -> float:
+    """Images/s of our Classifier's training step inside a Lightning Trainer."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=model_name), info, seed=0)
+    masks = MaskSet()
+    if sparsity:
+        masks = MaskSet(compute_masks(prunable_weights(model), sparsity, "layer_normalized"))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    module = Classifier(model, info.num_classes, OptimConfig(schedule="constant"), pgd_cfg(attack_steps),
+                        EvalConfig(val_robust_samples=0), masks)
+    if compile_model:
+        module.model = torch.compile(module.model)
+    x, y = synthetic(info, batch * (steps + warmup))
+    ds = ImageTensorDataset(x, y)
+    loader: Any = (TensorBatches(ds, batch, shuffle=True, drop_last=True) if in_memory
+                   else DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True))
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(accelerator=accelerator, devices=1, max_steps=steps + warmup, precision=precision,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                        callbacks=[MaskEnforcer(), timer])
+    trainer.fit(module, train_dataloaders=loader)
+    return timer.rate
+
+
+def handwritten_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,
+                     warmup: int = 3, device: str = "cpu") -> float:
+    """The same model, attack and optimizer in the plainest PyTorch loop we would write by hand."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=model_name), info, seed=0).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    attack = Attack(0.3, 0.075, attack_steps, bn_mode="train") if attack_steps else None
+    x, y = synthetic(info, batch * (steps + warmup))
+    loader = DataLoader(ImageTensorDataset(x, y), batch_size=batch, shuffle=True, drop_last=True)
+    model.train()
+    images, start = 0, 0.0
+    for i, (xb, yb) in enumerate(loader):
+        if i == warmup:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        xb, yb = xb.to(device), yb.to(device)
+        inputs = attack(model, xb, yb) if attack else xb
+        loss = F.cross_entropy(model(inputs), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            images += len(xb)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return images / (time.perf_counter() - start)
+
+
+def data_cfg() -> DataConfig:
+    return DataConfig(name="synthetic", shape=[1, 28, 28])
