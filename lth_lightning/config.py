@@ -66,14 +66,14 @@ class DataConfig:
 class ModelConfig:
     name: str = "lenet"
     depth: int = 34  # wrn
-    width: int = 10  # wrn widen factor; lenet/mlp base width multiplier
+    width: int | None = None  # wrn widen factor (default 10) / lenet channel multiplier (default 1)
     hidden: list[int] = field(default_factory=lambda: [256, 128])  # mlp
     channels_last: bool = False
     compile: bool = False
 
     def __post_init__(self) -> None:
         _choice("model.name", self.name, MODELS)
-        _require(self.width > 0, "model.width must be positive")
+        _require(self.width is None or self.width > 0, "model.width must be positive or null")
         if self.name == "wrn":
             _require((self.depth - 4) % 6 == 0 and self.depth >= 10, "model.depth for wrn must be 6n+4 (>=10)")
 
@@ -155,6 +155,7 @@ class PruneConfig:
     mask_bn: bool = True  # mask a BN channel when every weight feeding it is pruned
     reset: str = "init"
     rewind_epoch: int = 1  # reset=rewind: snapshot taken after this many epochs of the first run
+    rewind_step: int | None = None  # ... or after this many optimizer steps (overrides rewind_epoch)
     reinit_seed: int = 1000
     seed: int = 0  # random criterion
 
@@ -166,6 +167,7 @@ class PruneConfig:
         _require(0.0 < self.rate < 1.0, f"prune.rate={self.rate} must be in (0, 1)")
         _require(self.levels >= 1, "prune.levels must be >= 1")
         _require(self.rewind_epoch >= 0, "prune.rewind_epoch must be >= 0")
+        _require(self.rewind_step is None or self.rewind_step >= 0, "prune.rewind_step must be >= 0 or null")
 
     def target_sparsity(self, level: int) -> float:
         """Fraction of prunable weights removed after ``level`` pruning steps."""

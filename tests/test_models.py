@@ -48,3 +48,11 @@ def test_seed_fixes_theta0():
     a, b, c = (build_model(ModelConfig(), info, seed=s) for s in (1, 1, 2))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(next(a.parameters()), next(c.parameters()))
+
+
+def test_width_defaults_are_per_model():
+    info = DataInfo(1, 28, 10, (0.5,), (0.25,))
+    lenet = build_model(ModelConfig(name="lenet"), info)
+    assert lenet.net.features[0].out_channels == 32  # not WRN's widen factor 10
+    wide = build_model(ModelConfig(name="lenet", width=2), info)
+    assert wide.net.features[0].out_channels == 64

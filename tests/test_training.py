@@ -113,3 +113,37 @@ def test_ledger_counts_attack_passes(make_cfg, tmp_path):
     build_trainer(cfg.trainer, Path(tmp_path), 1, [], False).fit(module, datamodule=dm)
     assert module.ledger["passes"] == 2 * 16 * (3 + 1)
     assert module.ledger["train_seconds"] > 0
+
+
+def test_rewind_to_an_iteration(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.limit_train_batches=4", "eval.val_robust_samples=0")
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info, cfg.seed)
+    seen = {}
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            if trainer.global_step == 3:
+                seen.update(snapshot(pl_module.model))
+
+    snap = WeightSnapshot(epoch=1, path=tmp_path / "k3.pt", step=3)
+    build_trainer(cfg.trainer, tmp_path, 2, [Record(), snap], False).fit(module, datamodule=dm)
+    saved = torch.load(tmp_path / "k3.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in seen.items())  # θ at iteration 3, not epoch end
+
+
+def test_catastrophic_overfitting_warns_and_stops():
+    from types import SimpleNamespace
+
+    from lth_lightning.callbacks import CatastrophicOverfitting
+
+    watch = CatastrophicOverfitting(drop=20)
+    trainer = SimpleNamespace(sanity_checking=False, should_stop=False, callback_metrics={})
+    for robust in (0.30, 0.45, 0.40):
+        trainer.callback_metrics["val/robust_acc"] = torch.tensor(robust)
+        watch.on_validation_end(trainer, None)
+    assert not trainer.should_stop and watch.best == pytest.approx(45.0)
+    trainer.callback_metrics["val/robust_acc"] = torch.tensor(0.05)  # FGSM collapse: 45 -> 5
+    with pytest.warns(UserWarning, match="catastrophic overfitting"):
+        watch.on_validation_end(trainer, None)
+    assert trainer.should_stop and watch.triggered

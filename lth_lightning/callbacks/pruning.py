@@ -17,13 +17,14 @@ from lth_lightning.pruning.reset import reset_weights, snapshot
 
 
 class WeightSnapshot(L.Callback):
-    """Saves the full model state after ``epoch`` epochs (θk for late resetting; 0 means θ0).
+    """Saves the full model state after ``epoch`` epochs, or ``step`` optimizer steps (θk; 0 means θ0).
 
-    The snapshot is written to ``path`` so later IMP levels, and resumed runs, can rewind to it.
+    Late resetting (Frankle et al.) rewinds to an early iteration rather than to θ0. The snapshot is
+    written to ``path`` so later IMP levels, and resumed runs, can rewind to it.
     """
 
-    def __init__(self, epoch: int, path: str | Path) -> None:
-        self.epoch, self.path = epoch, Path(path)
+    def __init__(self, epoch: int, path: str | Path, step: int | None = None) -> None:
+        self.epoch, self.path, self.step = epoch, Path(path), step
 
     def _save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -31,11 +32,16 @@ class WeightSnapshot(L.Callback):
             torch.save(snapshot(pl_module.model), self.path)  # type: ignore[attr-defined]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.epoch == 0 and trainer.current_epoch == 0:
+        at_start = self.step == 0 if self.step is not None else self.epoch == 0
+        if at_start and trainer.global_step == 0:
+            self._save(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        if self.step and trainer.global_step == self.step:
             self._save(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch + 1 == self.epoch:
+        if self.step is None and trainer.current_epoch + 1 == self.epoch:
             self._save(trainer, pl_module)
 
 

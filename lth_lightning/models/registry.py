@@ -17,14 +17,14 @@ from lth_lightning.models.vgg import VGG
 Builder = Callable[[ModelConfig, DataInfo], nn.Module]
 
 BUILDERS: dict[str, Builder] = {
-    "lenet": lambda m, d: LeNet(d.channels, d.image_size, d.num_classes, m.width),
+    "lenet": lambda m, d: LeNet(d.channels, d.image_size, d.num_classes, m.width or 1),
     "mlp": lambda m, d: MLP(d.channels, d.image_size, d.num_classes, list(m.hidden)),
     "vgg11": lambda m, d: VGG(11, d.channels, d.image_size, d.num_classes),
     "vgg16": lambda m, d: VGG(16, d.channels, d.image_size, d.num_classes),
     "vgg19": lambda m, d: VGG(19, d.channels, d.image_size, d.num_classes),
     "resnet18": lambda m, d: ResNet18(d.channels, d.num_classes),
     "preact_resnet18": lambda m, d: ResNet18(d.channels, d.num_classes, preact=True),
-    "wrn": lambda m, d: WideResNet(d.channels, d.num_classes, m.depth, m.width),
+    "wrn": lambda m, d: WideResNet(d.channels, d.num_classes, m.depth, m.width or 10),
 }
 
 

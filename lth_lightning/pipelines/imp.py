@@ -56,7 +56,7 @@ def run_imp(cfg: Config) -> dict[str, Any]:
                                    lambda: build_model(cfg.model, info, seed=cfg.prune.reinit_seed))
             callbacks.append(pruner)
             if level == 0 and cfg.prune.reset == "rewind":
-                callbacks.append(WeightSnapshot(cfg.prune.rewind_epoch, rewind_path))
+                callbacks.append(WeightSnapshot(cfg.prune.rewind_epoch, rewind_path, cfg.prune.rewind_step))
             after_fit = _ticket_writer(cfg, run_dir / f"level_{level + 1}" / "ticket.pt", level + 1, target)
         result = run_stage(cfg, f"level_{level}", level_dir, module, dm, cfg.trainer.max_epochs,
                            callbacks, after_fit=after_fit)
