@@ -22,7 +22,7 @@ DATA_ROOT = os.environ.get("LTH_DATA_ROOT", str(ROOT.parent / "shared" / "data")
 
 def overhead(args) -> None:
     """1. Lightning PGD-10 training step vs a minimal hand-written loop (target ratio >= 0.95)."""
-    steps = 4 if args.quick else 10
+    steps = 4 if args.quick else 20
     samples = interleaved({
         "handwritten": lambda: handwritten_rate("lenet", MNIST_INFO, steps, 10),
         "lightning": lambda: lightning_rate("lenet", MNIST_INFO, steps, 10),
@@ -69,8 +69,9 @@ def attack(args) -> None:
             correct = 0
             for i in range(0, len(x), 250):
                 xb, yb = x[i : i + 250], y[i : i + 250]
+                x_adv = fn(xb, yb)  # outside no_grad: torchattacks needs autograd enabled by the caller
                 with torch.no_grad():
-                    correct += int((model(fn(xb, yb)).argmax(1) == yb).sum())
+                    correct += int((model(x_adv).argmax(1) == yb).sum())
             accs[name] = 100 * correct / len(x)
             return len(x)
         return lambda: timed(go)
@@ -79,8 +80,9 @@ def attack(args) -> None:
                            "ours": run("ours", lambda a, b: ours(model, a, b))}, args.repeats)
     with torch.no_grad():
         clean = 100 * float((model(x).argmax(1) == y).float().mean())
-    save("attack", {"workload": f"lenet on 1000 MNIST test images, PGD-{steps} eps {eps} step {alpha}, no random start",
-                    "target": 1.0, "clean_acc": clean, "robust_acc": accs, "result": summarize(samples, "torchattacks")})
+    workload = f"lenet on 1000 MNIST test images, PGD-{steps} eps {eps} step {alpha}, no random start"
+    save("attack", {"workload": workload, "target": 1.0, "clean_acc": clean, "robust_acc": accs,
+                    "result": summarize(samples, "torchattacks")})
 
 
 def mask(args) -> None:
@@ -129,7 +131,7 @@ def claim(args) -> None:
 
 
 def gpu(args) -> None:
-    """6. GPU PGD-10 training throughput: VGG16 / ResNet18, CIFAR-shaped synthetic data, fp32 vs bf16 (+cl, +compile)."""
+    """6. GPU PGD-10 training img/s: VGG16 / ResNet18, CIFAR-shaped data, fp32 vs bf16 (+channels_last, +compile)."""
     import torch
 
     if not torch.cuda.is_available():

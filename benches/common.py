@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import lth_lightning  # noqa: F401  (torchvision shim before lightning)
 import torch
+
+import lth_lightning  # noqa: F401  (torchvision shim before lightning)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -37,9 +37,8 @@ def _claim_table(runs: dict[str, Any]) -> list[str]:
                          f"{test.get('clean_acc')} | {test.get('robust_acc')} | {test.get('autoattack_acc', '-')} |")
         p = s.get("pipeline", {})
         sec, pas = p.get("seconds", {}), p.get("passes", {})
-        savings.append(f"| {seed} | {s['target']} | {_f(sec.get('saving_to_target_pct'), '.1f', ' %')} | "
-                       f"{_f(pas.get('saving_to_target_pct'), '.1f', ' %')} | {_f(sec.get('saving_full_pct'), '.1f', ' %')} "
-                       f"| {_f(pas.get('saving_full_pct'), '.1f', ' %')} |")
+        cells = [_f(d.get(k), ".1f", " %") for k in ("saving_to_target_pct", "saving_full_pct") for d in (sec, pas)]
+        savings.append(f"| {seed} | {s['target']} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
     return lines + savings
 
 

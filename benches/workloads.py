@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from lth_lightning.attacks import Attack
 from lth_lightning.callbacks import MaskEnforcer
@@ -34,23 +34,24 @@ def pgd_cfg(steps: int, eps: float = 0.3) -> AttackConfig:
 
 
 class StepTimer(L.Callback):
-    """Images/s over training steps after ``warmup`` steps (excludes Trainer setup and teardown)."""
+    """Images/s over ``steps`` consecutive full iterations after ``warmup`` (batch start to batch start).
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.images, self.rate = warmup, 0.0, 0, 0.0
+    Trainer setup, the end-of-training epoch hooks and teardown are outside the window, as the
+    hand-written loop's setup is: both sides time the same steady-state iterations.
+    """
+
+    def __init__(self, warmup: int, steps: int) -> None:
+        self.warmup, self.steps, self.start, self.images, self.rate = warmup, steps, 0.0, 0, 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.warmup:
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
-        if trainer.global_step >= self.warmup:
-            self.images += len(batch[0])
-
-    def on_train_end(self, trainer, pl_module):
-        if torch.cuda.is_available():
+        if trainer.global_step in (self.warmup, self.warmup + self.steps) and torch.cuda.is_available():
             torch.cuda.synchronize()
-        self.rate = self.images / (time.perf_counter() - self.start)
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+        elif trainer.global_step == self.warmup + self.steps:
+            self.rate = self.images / (time.perf_counter() - self.start)
+        if self.warmup <= trainer.global_step < self.warmup + self.steps:
+            self.images += len(batch[0])
 
 
 def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,
@@ -69,12 +70,12 @@ def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: in
                         EvalConfig(val_robust_samples=0), masks)
     if compile_model:
         module.model = torch.compile(module.model)
-    x, y = synthetic(info, batch * (steps + warmup))
+    x, y = synthetic(info, batch * (steps + warmup + 1))
     ds = ImageTensorDataset(x, y)
     loader: Any = (TensorBatches(ds, batch, shuffle=True, drop_last=True) if in_memory
                    else DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True))
-    timer = StepTimer(warmup)
-    trainer = L.Trainer(accelerator=accelerator, devices=1, max_steps=steps + warmup, precision=precision,
+    timer = StepTimer(warmup, steps)
+    trainer = L.Trainer(accelerator=accelerator, devices=1, max_steps=steps + warmup + 1, precision=precision,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
                         callbacks=[MaskEnforcer(), timer])
@@ -89,15 +90,17 @@ def handwritten_rate(model_name: str, info: DataInfo, steps: int, attack_steps: 
     model = build_model(ModelConfig(name=model_name), info, seed=0).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     attack = Attack(0.3, 0.075, attack_steps, bn_mode="train") if attack_steps else None
-    x, y = synthetic(info, batch * (steps + warmup))
+    x, y = synthetic(info, batch * (steps + warmup + 1))
     loader = DataLoader(ImageTensorDataset(x, y), batch_size=batch, shuffle=True, drop_last=True)
     model.train()
     images, start = 0, 0.0
-    for i, (xb, yb) in enumerate(loader):
+    for i, (xb, yb) in enumerate(loader):  # time iterations warmup .. warmup+steps-1, fetches included
+        if i in (warmup, warmup + steps) and device == "cuda":
+            torch.cuda.synchronize()
         if i == warmup:
-            if device == "cuda":
-                torch.cuda.synchronize()
             start = time.perf_counter()
+        elif i == warmup + steps:
+            break
         xb, yb = xb.to(device), yb.to(device)
         inputs = attack(model, xb, yb) if attack else xb
         loss = F.cross_entropy(model(inputs), yb)
@@ -106,8 +109,6 @@ def handwritten_rate(model_name: str, info: DataInfo, steps: int, attack_steps: 
         opt.step()
         if i >= warmup:
             images += len(xb)
-    if device == "cuda":
-        torch.cuda.synchronize()
     return images / (time.perf_counter() - start)
 
 

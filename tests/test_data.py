@@ -111,7 +111,7 @@ def test_in_memory_batches_match_the_dataloader_contents():
     dm.setup()
     loader = dm.train_dataloader()
     assert isinstance(loader, TensorBatches) and len(loader) == len(dm.train_set) // 100
-    xs, ys = zip(*loader, strict=True)
+    xs, _ = zip(*loader, strict=True)
     assert all(x.shape == (100, 1, 8, 8) and x.dtype == torch.float32 for x in xs)
     # every image is a real training image, and each appears at most once per epoch
     seen = torch.cat(xs).flatten(1)

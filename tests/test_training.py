@@ -147,3 +147,16 @@ def test_catastrophic_overfitting_warns_and_stops():
     with pytest.warns(UserWarning, match="catastrophic overfitting"):
         watch.on_validation_end(trainer, None)
     assert trainer.should_stop and watch.triggered
+
+
+def test_gradients_masked_before_clipping(make_cfg, tmp_path):
+    """With clipping on, pruned gradients are zeroed before the clip, so momentum never sees them."""
+    cfg = make_cfg("trainer.limit_train_batches=3", "eval.val_robust_samples=0", "trainer.gradient_clip_val=0.5")
+    module, dm = _pruned_module(cfg)
+    build_trainer(cfg.trainer, tmp_path, 1, [MaskEnforcer()], False).fit(module, datamodule=dm)
+    opt = module.trainer.optimizers[0]
+    params = dict(module.model.named_parameters())
+    for name, mask in module.masks.items():
+        buf = opt.state[params[name]]["momentum_buffer"]
+        assert torch.count_nonzero(buf[~mask]) == 0, name
+        assert torch.count_nonzero(buf[mask]) > 0

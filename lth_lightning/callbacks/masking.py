@@ -9,18 +9,21 @@ import torch
 
 
 class MaskEnforcer(L.Callback):
-    """Hooks every optimizer: masks gradients before ``step`` and weights after it.
+    """Zeroes pruned weights after every optimizer step (an optimizer step post-hook).
 
-    Optimizer step hooks fire on every real step whatever drives it (AMP's GradScaler, gradient
-    clipping, accumulation), so weight decay and momentum can never regrow a pruned weight. Masking
-    gradients first also keeps momentum buffers of pruned weights at zero. Masks are applied once at
-    train start too, so a run resumed from a checkpoint is sparse from its first step.
+    The post-hook fires on every real step whatever drives it (AMP's GradScaler skipping or not,
+    accumulation, manual optimisation), so weight decay and momentum can never regrow a pruned weight:
+    that alone makes pruned weights exactly zero. Gradients are masked too, but only when gradient
+    clipping is on, and before it (``on_before_optimizer_step``), so the clipping norm is the sparse
+    net's; otherwise it would be a second pass over every weight each step for no change in the
+    weights. Masks are applied once at train start too, so a resumed run is sparse from its first step.
     """
 
     def __init__(self) -> None:
         self._handles: list[Any] = []
         self._params: list[torch.Tensor] = []
         self._masks: list[torch.Tensor] = []
+        self._mask_grads = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         masks = pl_module.masks  # type: ignore[attr-defined]
@@ -31,9 +34,13 @@ class MaskEnforcer(L.Callback):
         self._masks = [m.to(device=p.device, dtype=p.dtype) for (_, m), p in zip(masks.items(), self._params,
                                                                                    strict=True)]
         self._apply_weights()
+        self._mask_grads = bool(trainer.gradient_clip_val)
         for opt in trainer.optimizers:
-            self._handles.append(opt.register_step_pre_hook(lambda *_: self._apply_grads()))
             self._handles.append(opt.register_step_post_hook(lambda *_: self._apply_weights()))
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        if self._mask_grads and self._params:
+            self._apply_grads()
 
     @torch.no_grad()
     def _apply_weights(self) -> None:
