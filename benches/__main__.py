@@ -117,17 +117,19 @@ def levers(args) -> None:
 def claim(args) -> None:
     """4. fast_ticket_mnist vs its dense arm on real MNIST, one pipeline run per seed."""
     runs = {}
+    suffix = f"_{args.tag}" if args.tag else ""
     for seed in args.seeds:
-        run_dir = ROOT / "outputs" / "bench_claim" / f"seed{seed}"
+        run_dir = ROOT / "outputs" / "bench_claim" / f"seed{seed}{suffix}"
         cmd = [sys.executable, "-m", "lth_lightning", "+experiment=fast_ticket_mnist", f"data.root={DATA_ROOT}",
-               f"seed={seed}", f"pipeline.cache_dir={args.cache_dir}", f"hydra.run.dir={run_dir}"]
+               f"seed={seed}", f"pipeline.cache_dir={args.cache_dir}", f"hydra.run.dir={run_dir}", *args.overrides]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
         summary = json.loads((run_dir / "summary.json").read_text())
         for arm in summary["arms"].values():
             arm.pop("history")
         runs[str(seed)] = summary
-    save("claim", {"workload": "+experiment=fast_ticket_mnist (10k-image MNIST subset, CPU)", "runs": runs})
+    workload = " ".join(["+experiment=fast_ticket_mnist (10k-image MNIST subset, CPU)", *args.overrides])
+    save(f"claim{suffix}", {"workload": workload, "runs": runs})
 
 
 def gpu(args) -> None:
@@ -159,6 +161,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for reporting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--cache-dir", default=str(ROOT / "cache"))
+    parser.add_argument("--overrides", nargs="*", default=[], help="claim: extra Hydra overrides (a variation)")
+    parser.add_argument("--tag", default="", help="claim: name of the variation (results/claim_<tag>.json)")
     args = parser.parse_args()
     from benches.report import render
 

@@ -72,6 +72,13 @@ def render(results: Path, doc: Path) -> Path:
             sections += _section(name, json.loads(path.read_text()))
         else:
             sections += [f"### {TITLES[name]}", "", f"Not measured yet: `{COMMANDS[name]}`.", ""]
+        if name == "claim":  # variations: python -m benches claim --tag T --overrides ...
+            for variant in sorted(results.glob("claim_*.json")):
+                data = json.loads(variant.read_text())
+                tag = variant.stem.removeprefix("claim_")
+                sections += [f"#### Variation `{tag}`", "", f"`python -m benches claim --tag {tag} --seeds "
+                             f"{' '.join(data['runs'])} --overrides ...` — {data['workload']}", "",
+                             *_claim_table(data["runs"]), ""]
     generated = "\n".join([START, *sections, END])
     text = doc.read_text() if doc.exists() else "# Benchmarks\n\n" + START + "\n" + END + "\n"
     before, _, rest = text.partition(START)

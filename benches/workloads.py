@@ -66,10 +66,10 @@ def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: in
         masks = MaskSet(compute_masks(prunable_weights(model), sparsity, "layer_normalized"))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if compile_model:
+        model.compile()
     module = Classifier(model, info.num_classes, OptimConfig(schedule="constant"), pgd_cfg(attack_steps),
                         EvalConfig(val_robust_samples=0), masks)
-    if compile_model:
-        module.model = torch.compile(module.model)
     x, y = synthetic(info, batch * (steps + warmup + 1))
     ds = ImageTensorDataset(x, y)
     loader: Any = (TensorBatches(ds, batch, shuffle=True, drop_last=True) if in_memory

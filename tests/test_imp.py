@@ -18,7 +18,9 @@ def test_imp_levels_table_and_restart(make_cfg, tmp_path):
     assert sparsities == pytest.approx([0.0, 50.0, 75.0], abs=0.01)
     assert (tmp_path / "levels.md").exists() and (tmp_path / "levels.csv").exists()
     ticket = load_ticket(tmp_path / "level_2" / "ticket.pt")
-    assert ticket.provenance["level"] == 2 and ticket.provenance["criterion"] == "global"
+    prov = ticket.provenance
+    assert prov["level"] == 2 and prov["criterion"] == "global" and prov["model"]["name"] == "lenet"
+    assert prov["data"]["name"] == "digits" and prov["code_version"].startswith("0.1.0")
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("level_*/result.json")}
     again = run_train(cfg)
     assert again["levels"] == json.loads(json.dumps(out["levels"]))

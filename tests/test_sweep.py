@@ -58,3 +58,16 @@ def test_optuna_search_runs_trials(tmp_path):
                f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
     result = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in result and "best_value" in result, out.stdout[-2000:]
+
+
+def test_failed_job_keeps_the_others_and_the_table(tmp_path):
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    out = subprocess.run([sys.executable, "-m", "lth_lightning", "-m", *TINY, "pipeline.arms=[dense]",
+                          "optim.lr=0.05,-1", f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode != 0  # the sweep reports the failure...
+    assert "error: optim.lr=-1.0 must be positive" in out.stderr
+    rows = list(csv.DictReader((sweep / "aggregate.csv").read_text().splitlines()))
+    assert [r["status"] for r in rows] == ["ok", "failed"]  # ...and keeps the finished job's result
+    assert (sweep / "0" / "summary.json").exists()

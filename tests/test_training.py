@@ -160,3 +160,12 @@ def test_gradients_masked_before_clipping(make_cfg, tmp_path):
         buf = opt.state[params[name]]["momentum_buffer"]
         assert torch.count_nonzero(buf[~mask]) == 0, name
         assert torch.count_nonzero(buf[mask]) > 0
+
+
+def test_compiled_model_keeps_parameter_and_mask_names(make_cfg):
+    cfg = make_cfg("model.compile=true")
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info, cfg.seed)
+    names = [n for n, _ in module.model.named_parameters()]
+    assert names and not any("_orig_mod" in n for n in names)
+    assert set(prunable_weights(module.model)) <= set(names)

@@ -106,11 +106,10 @@ def make_module(cfg: Config, info: DataInfo, seed: int, ticket: Ticket | None = 
         masks.apply_(model)
     if cfg.model.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    meta = {"model": asdict(cfg.model), "data": cfg.data.name}
-    module = Classifier(model, info.num_classes, cfg.optim, cfg.attack, cfg.eval, masks, meta)
     if cfg.model.compile:
-        module.model = torch.compile(module.model)  # type: ignore[assignment]
-    return module
+        model.compile()  # in place: parameter names (and so mask names, checkpoints) stay unprefixed
+    meta = {"model": asdict(cfg.model), "data": cfg.data.name}
+    return Classifier(model, info.num_classes, cfg.optim, cfg.attack, cfg.eval, masks, meta)
 
 
 def run_stage(cfg: Config, name: str, out_dir: Path, module: Classifier, dm: ImageDataModule, epochs: int,

@@ -39,11 +39,12 @@ def find_config(cfg: Config, lr: float) -> Config:
     return dataclasses.replace(cfg, optim=optim, attack=attack)
 
 
-def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Path, dict[str, Any]]:
-    """Stages 1-3. Returns the ticket file and the finding stage's result (its cost ledger)."""
+def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Stages 1-3. Returns the ticket file, the finding stage's result (its cost ledger) and its identity."""
     find_cfg = find_config(cfg, lr)
     find = asdict(dataclasses.replace(cfg.pipeline.find, lr=lr))
-    out = stage_dir(cfg.pipeline.cache_dir, stage_identity(cfg, "find", find=find))
+    ident = stage_identity(cfg, "find", find=find)
+    out = stage_dir(cfg.pipeline.cache_dir, ident)
     ticket_path = out / "ticket.pt"
     theta0 = snapshot(build_model(cfg.model, dm.info, seed=cfg.seed))
     pruner = PruneCallback(cfg.prune, cfg.prune.ratio, lambda: theta0,
@@ -59,7 +60,7 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Path, dict
     module = make_module(find_cfg, dm.info, cfg.seed)
     result = run_stage(find_cfg, f"find@lr{lr:g}", out, module, dm, cfg.pipeline.find.epochs, [pruner],
                        test=False, after_fit=write_ticket)
-    return ticket_path, result
+    return ticket_path, result, ident
 
 
 def train_arm(cfg: Config, dm: ImageDataModule, arm: str, ticket_path: Path | None,
@@ -92,8 +93,7 @@ def run_fast_ticket(cfg: Config) -> dict[str, Any]:
     needs_ticket = any(a in cfg.pipeline.arms for a in ("ticket", "reinit"))
     lrs = ([cfg.pipeline.find.lr] if needs_ticket else []) + list(cfg.pipeline.extra_find_lrs)
     for i, lr in enumerate(lrs):
-        ticket_path, found = find_ticket(cfg, dm, lr)
-        find_ident = stage_identity(cfg, "find", find=asdict(dataclasses.replace(cfg.pipeline.find, lr=lr)))
+        ticket_path, found, find_ident = find_ticket(cfg, dm, lr)
         name = "ticket" if i == 0 else f"ticket@lr{lr:g}"
         finds[name] = found
         if i > 0 or "ticket" in cfg.pipeline.arms:

@@ -9,6 +9,8 @@ ticket; a level whose result exists is skipped, so restarting the command contin
 from __future__ import annotations
 
 import csv
+import subprocess
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,24 @@ from lth_lightning.pruning import Ticket, load_ticket, save_ticket
 from lth_lightning.pruning.reset import snapshot
 
 
-def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout (``0.1.0+3f2c1ab``)."""
     from lth_lightning import __version__
 
-    return {"model": cfg.model.name, "data": cfg.data.name, "criterion": cfg.prune.criterion,
-            "reset": cfg.prune.reset, "seed": cfg.seed, "code_version": __version__, **extra}
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
+    """How a ticket was made: full model and data config, pruning, seed, code version, plus ``extra``."""
+    data = {k: v for k, v in asdict(cfg.data).items() if k not in ("root", "download", "num_workers")}
+    return {"model": asdict(cfg.model), "data": data, "criterion": cfg.prune.criterion,
+            "include_classifier": cfg.prune.include_classifier, "reset": cfg.prune.reset, "seed": cfg.seed,
+            "code_version": code_version(), **extra}
 
 
 def run_imp(cfg: Config) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Aggregating a Hydra multirun: one table (CSV + markdown) and heatmaps over the swept axes."""
+"""Hydra callback that keeps a multirun's aggregate table and heatmap up to date."""
 
 from __future__ import annotations
 
@@ -6,15 +6,28 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 
+def _aggregate(sweep_dir: str) -> None:
+    path = Path(sweep_dir)
+    if path.is_dir() and any(path.glob("*/.hydra")):
+        from lth_lightning.pipelines.aggregate import aggregate
+
+        aggregate(path)
+
+
 class AggregateSweep(Callback):
-    """Hydra callback: at the end of a multirun, aggregate every job's summary in the sweep dir."""
+    """Re-aggregates after every sweep job, and once more at the end of the multirun.
+
+    After every job, because Hydra re-raises a failed job's error before ``on_multirun_end`` runs: the
+    table then still holds every finished job, with the failed one marked ``failed``.
+    """
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.mode == RunMode.MULTIRUN:
+            _aggregate(config.hydra.sweep.dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if any(sweep_dir.glob("*/summary.json")):
-            from lth_lightning.pipelines.aggregate import aggregate
-
-            aggregate(sweep_dir)
+        _aggregate(config.hydra.sweep.dir)

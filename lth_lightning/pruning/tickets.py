@@ -38,10 +38,10 @@ class Ticket:
         bad = [k for k in own if k in self.weights and own[k].shape != self.weights[k].shape]
         if missing or bad:
             where = (missing + bad)[0]
-            raise TicketError(
-                f"ticket was found on model {self.provenance.get('model', '?')!r} and does not fit this "
-                f"model (first mismatch: {where})"
-            )
+            model = self.provenance.get("model", "?")
+            name = model.get("name", "?") if isinstance(model, dict) else model
+            raise TicketError(f"ticket was found on model {name!r} and does not fit this model "
+                              f"(first mismatch: {where})")
         model.load_state_dict(self.weights)
 
 
