@@ -84,3 +84,9 @@ def test_killed_run_resumes_without_redoing_finished_stages(tmp_path):
     ticket = json.loads(next(cache.glob("ticket-*/result.json")).read_text())
     assert [h["epoch"] for h in ticket["history"]] == list(range(1, 7))
     assert (tmp_path / "run" / "summary.json").exists()
+
+
+def test_extra_find_lr_arms_are_named_by_their_lr(make_cfg):
+    summary = run_fast_ticket(make_cfg(*TINY, "pipeline.arms=[dense]", "pipeline.extra_find_lrs=[0.1]"))
+    assert set(summary["arms"]) == {"ticket@lr0.1", "dense"}
+    assert summary["arms"]["ticket@lr0.1"]["find_cost"]["passes"] > 0

@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from lth_lightning.callbacks import CatastrophicOverfitting, MaskEnforcer
 from lth_lightning.config import Config, TrainerConfig
@@ -37,7 +37,8 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def is_rank_zero() -> bool:
-    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+    """Global rank 0, as Lightning resolves it (RANK / LOCAL_RANK / SLURM_PROCID, then the Trainer)."""
+    return rank_zero_only.rank == 0
 
 
 def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:

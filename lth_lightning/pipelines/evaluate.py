@@ -24,7 +24,7 @@ def _load_checkpoint(path: str) -> dict[str, Any]:
     if not Path(path).is_file():
         raise UserError(f"checkpoint {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain data only: no pickled code
     except Exception as err:
         raise UserError(f"{path} is not a readable checkpoint ({str(err).splitlines()[0][:120]})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:

@@ -90,15 +90,14 @@ def run_fast_ticket(cfg: Config) -> dict[str, Any]:
     dm = build_datamodule(cfg.data)
     arms: dict[str, dict[str, Any]] = {}
     finds: dict[str, dict[str, Any]] = {}
-    needs_ticket = any(a in cfg.pipeline.arms for a in ("ticket", "reinit"))
-    lrs = ([cfg.pipeline.find.lr] if needs_ticket else []) + list(cfg.pipeline.extra_find_lrs)
-    for i, lr in enumerate(lrs):
+    main = [cfg.pipeline.find.lr] if any(a in cfg.pipeline.arms for a in ("ticket", "reinit")) else []
+    for lr, is_main in [(lr, True) for lr in main] + [(lr, False) for lr in cfg.pipeline.extra_find_lrs]:
         ticket_path, found, find_ident = find_ticket(cfg, dm, lr)
-        name = "ticket" if i == 0 else f"ticket@lr{lr:g}"
+        name = "ticket" if is_main else f"ticket@lr{lr:g}"
         finds[name] = found
-        if i > 0 or "ticket" in cfg.pipeline.arms:
+        if not is_main or "ticket" in cfg.pipeline.arms:
             arms[name] = train_arm(cfg, dm, "ticket", ticket_path, find_ident)
-        if i == 0 and "reinit" in cfg.pipeline.arms:
+        if is_main and "reinit" in cfg.pipeline.arms:
             arms["reinit"] = train_arm(cfg, dm, "reinit", ticket_path, find_ident)
     if "dense" in cfg.pipeline.arms:
         arms["dense"] = train_arm(cfg, dm, "dense", None, None)
