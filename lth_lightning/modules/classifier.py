@@ -180,9 +180,7 @@ class Classifier(L.LightningModule):
         checkpoint["lth_history"] = list(self.history)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        prefix = "masks."
-        masks = {k[len(prefix):].replace("__", "."): v for k, v in checkpoint["state_dict"].items()
-                 if k.startswith(prefix)}
-        self.masks.load_masks(masks)  # buffers must exist before Lightning loads the state_dict
+        # buffers must exist before Lightning loads the state_dict
+        self.masks.load_masks(MaskSet.masks_in(checkpoint["state_dict"], "masks."))
         self.ledger = dict(checkpoint.get("lth_ledger", self.ledger))
         self.history = list(checkpoint.get("lth_history", self.history))

@@ -10,13 +10,14 @@ Saving = the pipeline's pass saving to the target (finding included); full-sched
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lth_lightning.io import write_table
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -56,17 +57,6 @@ def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     axes = sorted(k for k in keys if len({r.get(k) for r in rows}) > 1)
     constant = keys - set(axes)  # the same in every job: noise in a comparison table
     return [{k: v for k, v in r.items() if k not in constant} for r in rows], axes
-
-
-def _write_tables(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with open(sweep_dir / "aggregate.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in columns) + " |" for r in rows]
-    (sweep_dir / "aggregate.md").write_text("\n".join(lines) + "\n")
 
 
 def _heatmap(sweep_dir: Path, rows: list[dict[str, Any]], axes: list[str]) -> Path | None:
@@ -119,9 +109,9 @@ def _num(value: str) -> float | str:
 def aggregate(sweep_dir: str | Path) -> list[dict[str, Any]]:
     sweep_dir = Path(sweep_dir)
     rows, axes = collect(sweep_dir)
-    _write_tables(sweep_dir, rows)
+    markdown = write_table(rows, sweep_dir / "aggregate")
     png = _heatmap(sweep_dir, rows, axes)
-    print((sweep_dir / "aggregate.md").read_text())
+    print(markdown)
     print(f"swept axes: {', '.join(axes) or '(none)'}; written {sweep_dir / 'aggregate.csv'}"
           + (f", {png}" if png else ""))
     return rows

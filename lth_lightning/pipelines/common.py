@@ -8,7 +8,6 @@ resumes from its ``checkpoints/last.ckpt``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -23,17 +22,15 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lth_lightning.callbacks import CatastrophicOverfitting, MaskEnforcer
 from lth_lightning.config import Config, TrainerConfig
 from lth_lightning.data import DataInfo, ImageDataModule
+from lth_lightning.io import atomic_write
 from lth_lightning.models import build_model
 from lth_lightning.modules import Classifier
 from lth_lightning.pruning import MaskSet, Ticket
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Atomic write (temp + rename): a killed run never leaves a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
+    """Atomic JSON write: a killed run never leaves a half-written result."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, default=str)))
 
 
 def is_rank_zero() -> bool:

@@ -8,7 +8,6 @@ ticket; a level whose result exists is skipped, so restarting the command contin
 
 from __future__ import annotations
 
-import csv
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lth_lightning.callbacks import PruneCallback, WeightSnapshot
 from lth_lightning.config import Config
 from lth_lightning.data import build_datamodule
+from lth_lightning.io import write_table
 from lth_lightning.models import build_model
 from lth_lightning.pipelines.common import is_rank_zero, make_module, run_stage
 from lth_lightning.pruning import Ticket, load_ticket, save_ticket
@@ -78,7 +78,7 @@ def run_imp(cfg: Config) -> dict[str, Any]:
         rows.append(_row(level, result))
         rank_zero_info(f"level {level}: " + ", ".join(f"{k} {v}" for k, v in rows[-1].items()))
     if is_rank_zero():
-        _write_table(run_dir, rows)
+        print(write_table(rows, run_dir / "levels"))
     return {"levels": rows}
 
 
@@ -106,13 +106,3 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _write_table(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    keys = list(rows[0])
-    with open(run_dir / "levels.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
-    (run_dir / "levels.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))

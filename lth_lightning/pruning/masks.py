@@ -78,6 +78,11 @@ class MaskSet(nn.Module):
     def as_dict(self) -> dict[str, torch.Tensor]:
         return {n: m.cpu().clone() for n, m in self.items()}
 
+    @staticmethod
+    def masks_in(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+        """The masks a MaskSet stored under ``prefix`` in a (checkpoint) state_dict, by parameter name."""
+        return {k[len(prefix):].replace("__", "."): v for k, v in state_dict.items() if k.startswith(prefix)}
+
     def load_masks(self, masks: dict[str, torch.Tensor]) -> None:
         """Replace every mask (e.g. before loading a checkpoint that holds them)."""
         for name in list(self.names):

@@ -11,7 +11,6 @@ applied to, and says which of those failed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from lth_lightning.errors import TicketError
+from lth_lightning.io import atomic_write
 
 FORMAT = "lth_lightning.ticket/v1"
 
@@ -47,14 +47,9 @@ class Ticket:
 
 def save_ticket(path: str | Path, ticket: Ticket) -> Path:
     """Write atomically (temp file + rename), so a crash never leaves a half-written ticket."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
     payload = {"format": FORMAT, "masks": ticket.masks, "weights": ticket.weights,
                "provenance": ticket.provenance}
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def load_ticket(path: str | Path) -> Ticket:
