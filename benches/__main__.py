@@ -126,7 +126,7 @@ def claim(args) -> None:
         subprocess.run(cmd, check=True, cwd=ROOT)
         summary = json.loads((run_dir / "summary.json").read_text())
         for arm in summary["arms"].values():
-            arm.pop("history")
+            arm.pop("history")  # per-epoch curves stay in the run dir; the table needs the summary
         runs[str(seed)] = summary
     workload = " ".join(["+experiment=fast_ticket_mnist (10k-image MNIST subset, CPU)", *args.overrides])
     save(f"claim{suffix}", {"workload": workload, "runs": runs})

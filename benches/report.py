@@ -31,15 +31,23 @@ def _claim_table(runs: dict[str, Any]) -> list[str]:
                "saving full (s) | saving full (passes) |", "|---|---|---|---|---|---|"]
     for seed, s in runs.items():
         for arm, r in s["arms"].items():
-            t, test = r["to_target"], r["test"]
+            t, test = r["to_target"], _test(r["test"])
             lines.append(f"| {seed} | {arm} | {r['sparsity']} | {r['epoch1_val_robust']} | {r['best_val_robust']} | "
                          f"{t['epochs'] or 'not reached'} | {_f(t['seconds'])} | {_f(t['passes'], '.3g')} | "
-                         f"{test.get('clean_acc')} | {test.get('robust_acc')} | {test.get('autoattack_acc', '-')} |")
-        p = s.get("pipeline", {})
+                         f"{test['clean']} | {test['robust']} | {test['autoattack']} |")
+        p = s.get("pipeline") or {}
         sec, pas = p.get("seconds", {}), p.get("passes", {})
         cells = [_f(d.get(k), ".1f", " %") for k in ("saving_to_target_pct", "saving_full_pct") for d in (sec, pas)]
         savings.append(f"| {seed} | {s['target']} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
     return lines + savings
+
+
+def _test(test: dict[str, Any] | None) -> dict[str, Any]:
+    """Test accuracies from either summary format (typed since 0.2: clean/robust/autoattack), "–" if unmeasured."""
+    test = test or {}
+    old = {"clean": "clean_acc", "robust": "robust_acc", "autoattack": "autoattack_acc"}
+    return {k: test.get(k, test.get(legacy)) if test.get(k, test.get(legacy)) is not None else "–"
+            for k, legacy in old.items()}
 
 
 def _f(value: Any, spec: str = ".1f", unit: str = "") -> str:

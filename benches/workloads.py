@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 import lightning as L
@@ -60,16 +61,12 @@ def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: in
                    accelerator: str = "cpu") -> float:
     """Images/s of our Classifier's training step inside a Lightning Trainer."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name=model_name), info, seed=0)
-    masks = MaskSet()
+    model_cfg = ModelConfig(name=model_name, channels_last=channels_last, compile=compile_model)
+    module = Classifier(asdict(model_cfg), asdict(info), asdict(OptimConfig(schedule="constant")),
+                        asdict(pgd_cfg(attack_steps)), asdict(EvalConfig(val_robust_samples=0)), init_seed=0)
     if sparsity:
-        masks = MaskSet(compute_masks(prunable_weights(model), sparsity, "layer_normalized"))
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if compile_model:
-        model.compile()
-    module = Classifier(model, info.num_classes, OptimConfig(schedule="constant"), pgd_cfg(attack_steps),
-                        EvalConfig(val_robust_samples=0), masks)
+        module.masks = MaskSet(compute_masks(prunable_weights(module.model), sparsity, "layer_normalized"))
+    module.prepare()
     x, y = synthetic(info, batch * (steps + warmup + 1))
     ds = ImageTensorDataset(x, y)
     loader: Any = (TensorBatches(ds, batch, shuffle=True, drop_last=True) if in_memory

@@ -13,11 +13,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import lth_lightning  # noqa: F401  (torchvision compatibility before lightning is imported)
-from lth_lightning.config import register_schema, validate
+from lth_lightning.config import Config, register_schema, validate
 from lth_lightning.errors import ConfigError, UserError
+from lth_lightning.preflight import check_groups, check_output_dirs, check_override_keys, config_groups
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 register_schema()
+
+
+_NOISE = ("GPU available", "TPU available", "HPU available", "Loading `train_dataloader`", "Restoring states from",
+          "Loaded model weights from", "`Trainer.fit` stopped", "💡")  # Lightning's per-stage chatter
 
 
 def _quiet_logging() -> None:
@@ -29,7 +34,8 @@ def _quiet_logging() -> None:
             log.removeHandler(handler)
         log.propagate = True
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(lambda record: "litlogger" not in record.getMessage())
+        logging.getLogger(name).addFilter(lambda record: not record.getMessage().startswith(_NOISE)
+                                          and "litlogger" not in record.getMessage())
     warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
 
 
@@ -59,7 +65,9 @@ def run(raw: DictConfig) -> object:
 
 def pick_metric(result: object, path: str) -> float:
     """``arms.ticket.best_val_robust`` → that number in the task's result (what Optuna maximises)."""
-    value = result
+    from lth_lightning.results import to_json
+
+    value = to_json(result)
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
             raise ConfigError(f"optimized_metric={path!r}: no '{part}' in the task's result")
@@ -95,5 +103,19 @@ def normalize_argv(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    sys.argv = [sys.argv[0], *normalize_argv(sys.argv[1:])]
+    if sys.argv[1:2] == ["tickets"]:  # a plain subcommand, not a Hydra run
+        from lth_lightning.pruning.cli import main as tickets_main
+
+        sys.exit(tickets_main(sys.argv[2:]))
+    args = normalize_argv(sys.argv[1:])
+    try:  # what Hydra would answer with a traceback: one line and exit 2 instead
+        groups = config_groups(CONF_DIR)
+        check_groups(args, groups)
+        check_override_keys(args, Config, groups)
+        if not any(a.startswith(("--help", "-h", "--cfg", "-c", "--info", "--hydra-help")) for a in args):
+            check_output_dirs(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [sys.argv[0], *args]
     _hydra_main()

@@ -14,7 +14,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lth_lightning.errors import ConfigError
+from lth_lightning.errors import ConfigError, first_line
+
+# Field metadata: a setting that cannot change what a stage computes (paths, logging, threads,
+# which stages a pipeline runs). Stage identities leave these out (``pipelines/stages.py``).
+NO_EFFECT = {"identity": False}
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "synthetic")
 MODELS = ("lenet", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
@@ -36,11 +40,11 @@ def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
 @dataclass
 class DataConfig:
     name: str = "digits"
-    root: str = "data"
-    download: bool = False
+    root: str = field(default="data", metadata=NO_EFFECT)
+    download: bool = field(default=False, metadata=NO_EFFECT)
     batch_size: int = 128
     eval_batch_size: int = 512
-    num_workers: int = 0
+    num_workers: int = field(default=0, metadata=NO_EFFECT)
     in_memory: bool = False  # batches sliced from one tensor instead of a DataLoader (small datasets)
     val_fraction: float = 0.1  # held out of train, seeded (CIFAR-10: 5k of 50k as in the paper)
     augment: bool = True  # pad-4 random crop + horizontal flip (32x32 datasets only)
@@ -61,6 +65,10 @@ class DataConfig:
             _require(value is None or value > 0, f"data.{key}={value} must be positive or null")
         _require(len(self.shape) == 3 and min(self.shape) > 0, f"data.shape={self.shape} must be [C, H, W]")
 
+    def unused(self) -> set[str]:
+        """Fields this setting ignores (left out of stage identities, so changing them re-runs nothing)."""
+        return set() if self.name == "synthetic" else {"shape", "num_classes", "synthetic_size"}
+
 
 @dataclass
 class ModelConfig:
@@ -76,6 +84,16 @@ class ModelConfig:
         _require(self.width is None or self.width > 0, "model.width must be positive or null")
         if self.name == "wrn":
             _require((self.depth - 4) % 6 == 0 and self.depth >= 10, "model.depth for wrn must be 6n+4 (>=10)")
+
+    def unused(self) -> set[str]:
+        out = set()
+        if self.name != "wrn":
+            out.add("depth")
+        if self.name not in ("wrn", "lenet"):
+            out.add("width")
+        if self.name != "mlp":
+            out.add("hidden")
+        return out
 
 
 @dataclass
@@ -98,6 +116,10 @@ class OptimConfig:
         _require(self.warmup_epochs >= 0, "optim.warmup_epochs must be >= 0")
         _require(all(0 < m < 1 for m in self.milestones), "optim.milestones are fractions in (0, 1)")
 
+    def unused(self) -> set[str]:
+        out = {"milestones", "gamma"} if self.schedule != "multistep" else set()
+        return out | ({"momentum", "nesterov"} if self.name == "adam" else set())
+
 
 @dataclass
 class AttackConfig:
@@ -119,11 +141,20 @@ class AttackConfig:
         _require(self.steps > 0, f"attack.steps={self.steps} must be positive")
         _require(self.beta >= 0, "attack.beta must be >= 0")
 
+    def unused(self) -> set[str]:
+        """eps stays even for ``none``: it is the threat model robust evaluation uses."""
+        if self.name == "none":
+            return {"step_size", "steps", "random_start", "beta", "bn_mode"}
+        if self.name in ("fgsm", "fgsm_rs"):
+            return {"steps", "random_start", "beta"}
+        return {"random_start"} if self.name == "trades" else {"beta"}
+
 
 @dataclass
 class EvalConfig:
     """Robustness evaluation: PGD on validation every epoch, PGD+restarts and AutoAttack on test."""
 
+    robust: bool | None = None  # null: robust evaluation when training adversarially (attack != none)
     eps: float | None = None  # null: the training attack's eps
     norm: str = "linf"
     steps: int = 10
@@ -140,6 +171,13 @@ class EvalConfig:
         _choice("eval.autoattack", self.autoattack, ("off", "standard", "apgd"))
         _require(self.eps is None or self.eps >= 0, f"eval.eps={self.eps} must be >= 0")
         _require(self.steps > 0 and self.test_restarts > 0, "eval.steps and eval.test_restarts must be > 0")
+
+    def unused(self) -> set[str]:
+        return {"autoattack_samples"} if self.autoattack == "off" else set()
+
+    def robust_for(self, attack: AttackConfig) -> bool:
+        """Whether robust accuracy is measured at all for runs trained with ``attack``."""
+        return self.robust if self.robust is not None else attack.name != "none"
 
 
 @dataclass
@@ -169,6 +207,21 @@ class PruneConfig:
         _require(self.rewind_epoch >= 0, "prune.rewind_epoch must be >= 0")
         _require(self.rewind_step is None or self.rewind_step >= 0, "prune.rewind_step must be >= 0 or null")
 
+    def unused(self) -> set[str]:
+        """With ``name=none`` only the reset matters: how a consumed ticket's weights are set
+        (``init``: the ticket's own, ``reinit``: a fresh init from ``reinit_seed``)."""
+        out = {"rate", "levels"} if self.name == "oneshot" else {"ratio"} if self.name == "imp" else \
+            {"criterion", "ratio", "rate", "levels", "include_classifier", "mask_bn", "rewind_epoch", "rewind_step"}
+        if self.criterion != "random" or self.name == "none":
+            out.add("seed")
+        if self.reset != "rewind":
+            out |= {"rewind_epoch", "rewind_step"}
+        elif self.rewind_step is not None:
+            out.add("rewind_epoch")
+        if self.reset != "reinit":
+            out.add("reinit_seed")
+        return out
+
     def target_sparsity(self, level: int) -> float:
         """Fraction of prunable weights removed after ``level`` pruning steps."""
         if self.name == "oneshot":
@@ -197,11 +250,12 @@ class PipelineConfig:
     find: FindConfig = field(default_factory=FindConfig)
     ticket_epochs: int = 10  # the shortened schedule for the ticket (and its re-init control)
     dense_epochs: int = 20  # the full schedule for the dense baseline
-    arms: list[str] = field(default_factory=lambda: ["ticket", "dense", "reinit"])
-    extra_find_lrs: list[float] = field(default_factory=list)  # more ticket arms found at these LRs
-    target_margin: float = 1.0  # target acc = dense best - this many points
-    target_metric: str = "val_robust"  # val_clean for natural-training comparisons
-    cache_dir: str = "cache"
+    # which stages run, and how the report reads them: no stage computes anything different
+    arms: list[str] = field(default_factory=lambda: ["ticket", "dense", "reinit"], metadata=NO_EFFECT)
+    extra_find_lrs: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # more tickets at these LRs
+    target_margin: float = field(default=1.0, metadata=NO_EFFECT)  # target acc = dense best - this many points
+    target_metric: str | None = field(default=None, metadata=NO_EFFECT)  # null: val_robust, or val_clean
+    cache_dir: str = field(default="cache", metadata=NO_EFFECT)
 
     def __post_init__(self) -> None:
         _require(self.ticket_epochs > 0 and self.dense_epochs > 0, "pipeline epochs must be positive")
@@ -209,7 +263,8 @@ class PipelineConfig:
             _choice("pipeline.arms entry", arm, ("ticket", "dense", "reinit"))
         _require(all(lr > 0 for lr in self.extra_find_lrs), "pipeline.extra_find_lrs must be positive")
         _require(self.target_margin >= 0, "pipeline.target_margin must be >= 0")
-        _choice("pipeline.target_metric", self.target_metric, ("val_robust", "val_clean"))
+        if self.target_metric is not None:
+            _choice("pipeline.target_metric", self.target_metric, ("val_robust", "val_clean"))
 
 
 @dataclass
@@ -228,9 +283,9 @@ class TrainerConfig:
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None
-    log_every_n_steps: int = 10
-    enable_progress_bar: bool = True
-    num_threads: int | None = None  # torch.set_num_threads on CPU
+    log_every_n_steps: int = field(default=10, metadata=NO_EFFECT)
+    enable_progress_bar: bool | None = field(default=None, metadata=NO_EFFECT)  # null: Rich bar on a terminal
+    num_threads: int | None = field(default=None, metadata=NO_EFFECT)  # torch.set_num_threads on CPU
 
     def __post_init__(self) -> None:
         _require(self.max_epochs > 0, f"trainer.max_epochs={self.max_epochs} must be positive")
@@ -251,13 +306,13 @@ class LoggerConfig:
 
 @dataclass
 class Config:
-    task: str = "train"
+    task: str = field(default="train", metadata=NO_EFFECT)  # stages are run as plain training either way
     seed: int = 0
-    run_dir: str = "."
+    run_dir: str = field(default=".", metadata=NO_EFFECT)
     ticket: str | None = None  # train from a saved ticket (mask + reset weights)
-    ckpt_path: str | None = None  # eval task: the checkpoint to evaluate
-    eval_split: str = "test"
-    optimized_metric: str | None = None  # hparams_search: dotted path into the task's result
+    ckpt_path: str | None = field(default=None, metadata=NO_EFFECT)  # eval task: the checkpoint to evaluate
+    eval_split: str = field(default="test", metadata=NO_EFFECT)
+    optimized_metric: str | None = field(default=None, metadata=NO_EFFECT)  # hparams_search: path into result
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -266,22 +321,28 @@ class Config:
     prune: PruneConfig = field(default_factory=PruneConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig, metadata=NO_EFFECT)
 
     def __post_init__(self) -> None:
         _choice("task", self.task, TASKS)
         _choice("eval_split", self.eval_split, ("val", "test"))
         _require(self.task != "eval" or bool(self.ckpt_path or self.ticket), "task=eval needs ckpt_path=<file>")
+        _require(self.task != "fast_ticket" or self.ticket is None,
+                 "task=fast_ticket finds its own ticket; ticket=<file> is for task=train")
 
 
 def validate(cfg: DictConfig | dict) -> Config:
     """Check a composed config against the schema and return the typed, range-checked object."""
+    from lth_lightning.preflight import check_keys
+
+    plain = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
+    check_keys(plain, Config)  # a key the schema lacks is an error, even when added with '+'
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None)
-        detail = str(err).splitlines()[0]
+        detail = first_line(err, 300)
         raise ConfigError(f"invalid config{f' at {key}' if key else ''}: {detail}") from None
 
 

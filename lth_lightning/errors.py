@@ -15,3 +15,9 @@ class DataError(UserError):
 
 class TicketError(UserError):
     """A ticket file is unreadable, truncated, or belongs to another architecture."""
+
+
+def first_line(err: BaseException, limit: int = 120) -> str:
+    """An exception's first message line, or its type name when the message is empty."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     write(tmp)
     os.replace(tmp, path)
     return path
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Atomic JSON write of a typed result (a dataclass) or plain data."""
+    data = dataclasses.asdict(payload) if dataclasses.is_dataclass(payload) else payload  # type: ignore[arg-type]
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str)))
 
 
 def write_table(rows: list[dict[str, Any]], stem: Path) -> str:

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 import lth_lightning  # noqa: F401
 from lth_lightning.cli import CONF_DIR
 from lth_lightning.config import validate
-from lth_lightning.pipelines import fast_ticket
+from lth_lightning.pipelines import fast_ticket, level
 
 
 def main(out: Path) -> None:
@@ -30,14 +30,15 @@ def main(out: Path) -> None:
     rank = int(os.environ.get("LOCAL_RANK", 0))
     original = fast_ticket.run_stage
 
-    def dumping_stage(cfg, name, out_dir, module, *args, **kwargs):
-        result = original(cfg, name, out_dir, module, *args, **kwargs)
+    def dumping_stage(stage, out_dir, module, dm, name=None, *args, **kwargs):
+        result = original(stage, out_dir, module, dm, name, *args, **kwargs)
         state = {"weights": {k: v.cpu() for k, v in module.model.state_dict().items()},
-                 "masks": module.masks.as_dict(), "ledger": dict(module.ledger)}
-        torch.save(state, out / f"rank{rank}_{name}.pt")
+                 "masks": module.masks.as_dict(), "ledger": {"passes": module.ledger.passes}}
+        torch.save(state, out / f"rank{rank}_{name or stage.kind}.pt")
         return result
 
     fast_ticket.run_stage = dumping_stage
+    level.run_stage = dumping_stage  # the finding stage runs through the shared prune step
     fast_ticket.run_fast_ticket(cfg)
 
 

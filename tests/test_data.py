@@ -12,7 +12,7 @@ import torch
 
 from lth_lightning.config import DataConfig
 from lth_lightning.data import build_datamodule
-from lth_lightning.data.datamodule import random_crop_flip
+from lth_lightning.data.datamodule import batch_crop_flip, random_crop_flip
 from lth_lightning.errors import DataError
 
 
@@ -39,11 +39,28 @@ def test_synthetic_any_shape():
     assert x.shape[1:] == (3, 16, 16) and int(y.max()) < 7
 
 
-def test_crop_flip_keeps_shape_and_pixels():
-    image = torch.arange(3 * 32 * 32, dtype=torch.int32).view(3, 32, 32).to(torch.uint8)
-    out = random_crop_flip(image)
-    assert out.shape == image.shape
-    assert set(out.unique().tolist()) <= set(image.unique().tolist()) | {0}
+def _windows(image: torch.Tensor, pad: int = 4) -> list[torch.Tensor]:
+    """Every crop of the zero-padded image, and its mirror: the only outputs crop+flip may produce."""
+    _, h, w = image.shape
+    padded = torch.nn.functional.pad(image, (pad, pad, pad, pad))
+    crops = [padded[:, t : t + h, s : s + w] for t in range(2 * pad + 1) for s in range(2 * pad + 1)]
+    return crops + [c.flip(-1) for c in crops]
+
+
+def test_crop_flip_is_a_padded_window_possibly_mirrored():
+    image = torch.arange(1, 3 * 8 * 8 + 1, dtype=torch.float32).view(3, 8, 8)  # every pixel unique, none zero
+    windows = _windows(image)
+    seen = set()
+    for _ in range(200):
+        out = random_crop_flip(image)
+        matches = [i for i, w in enumerate(windows) if torch.equal(out, w)]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 60  # offsets and flips really vary (162 possible)
+    batch = torch.stack([image, image + 1000])
+    out = batch_crop_flip(batch)
+    for img, res in zip(batch, out, strict=True):
+        assert any(torch.equal(res, w) for w in _windows(img))
 
 
 def _write_idx(path, array: np.ndarray) -> None:

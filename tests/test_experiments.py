@@ -1,7 +1,10 @@
-"""Every experiment config runs its whole pipeline for a step on tiny synthetic data of its shape."""
+"""Every experiment config runs its whole pipeline for a step on tiny synthetic data of its shape,
+with its own attack, eval and pipeline settings: only sizes (data, epochs, batches, samples) shrink, and
+standard AutoAttack becomes its APGD half (Square's 5000 queries per image take minutes on CPU)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,21 +18,26 @@ SHAPE = {"digits": "[1,8,8]", "mnist": "[1,28,28]", "cifar10": "[3,32,32]"}
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_smoke_runs(make_cfg, experiment):
-    base = make_cfg(f"experiment={experiment}")
-    shape = SHAPE[base.data.name]
+    base = make_cfg(f"experiment={experiment}", fast=False)
     overrides = [
-        f"experiment={experiment}", "data=synthetic", f"data.shape={shape}", "data.synthetic_size=16",
-        "data.batch_size=4", "data.eval_batch_size=8", "data.num_workers=0",
+        f"experiment={experiment}", "data=synthetic", f"data.shape={SHAPE[base.data.name]}",
+        "data.synthetic_size=16", "data.batch_size=4", "data.eval_batch_size=8", "data.num_workers=0",
         "trainer=cpu", "trainer.precision=32-true", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "attack.steps=1",
-        "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
-        "eval.autoattack=off", "eval.steps=1", "optim.warmup_epochs=0",
+        "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
+        "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1", "eval.autoattack_samples=2",
     ]
     if base.model.name == "wrn":
         overrides.append("model.width=1")  # WRN-34-10 is 46M parameters: too slow for a CPU smoke test
-    cfg = make_cfg(*overrides)
-    assert cfg.pipeline.find.lr == base.pipeline.find.lr and cfg.attack.name == base.attack.name
+    if base.eval.autoattack == "standard":
+        overrides.append("eval.autoattack=apgd")  # standard's Square attack spends 5000 queries even on 2 images
+    cfg = make_cfg(*overrides, fast=False)
+    own = dataclasses.replace(base.eval, autoattack_samples=2, autoattack=cfg.eval.autoattack)
+    assert cfg.eval == own and cfg.attack == base.attack and cfg.pipeline.find == dataclasses.replace(
+        base.pipeline.find, epochs=1)
     summary = run_fast_ticket(cfg)
     expected = {"dense", "ticket", "reinit"} | {f"ticket@lr{lr:g}" for lr in base.pipeline.extra_find_lrs}
-    assert set(summary["arms"]) == expected
-    assert summary["arms"]["ticket"]["sparsity"] == pytest.approx(100 * base.prune.ratio, abs=0.5)
+    assert set(summary.arms) == expected
+    assert summary.arms["ticket"].sparsity == pytest.approx(100 * base.prune.ratio, abs=0.5)
+    robust = base.attack.name != "none"
+    assert summary.target_metric == ("val_robust" if robust else "val_clean")
+    assert (summary.arms["dense"].best_val_robust is not None) == robust  # natural: "not measured", not 0

@@ -10,9 +10,14 @@ import sys
 import time
 
 import pytest
+import torch
 
+from lth_lightning.data import build_datamodule
+from lth_lightning.models import build_model
 from lth_lightning.pipelines.fast_ticket import run_fast_ticket
 from lth_lightning.pipelines.report import cost_to_target
+from lth_lightning.pruning import load_ticket
+from lth_lightning.results import CostToTarget, EpochRecord, StageResult, Summary, read_json, to_json
 
 TINY = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=2", "pipeline.dense_epochs=2",
         "trainer.limit_train_batches=3", "attack.steps=2", "optim.warmup_epochs=0"]
@@ -21,10 +26,11 @@ TINY = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epo
 def test_pipeline_arms_summary_and_reuse(make_cfg, tmp_path):
     cfg = make_cfg(*TINY)
     summary = run_fast_ticket(cfg)
-    assert set(summary["arms"]) == {"ticket", "reinit", "dense"}
-    assert summary["arms"]["ticket"]["sparsity"] == pytest.approx(80.0, abs=0.1)
-    assert summary["arms"]["dense"]["sparsity"] == 0.0
-    assert summary["arms"]["ticket"]["find_cost"]["passes"] > 0  # finding is charged to the ticket
+    assert set(summary.arms) == {"ticket", "reinit", "dense"}
+    assert summary.arms["ticket"].sparsity == pytest.approx(80.0, abs=0.1)
+    assert summary.arms["dense"].sparsity == 0.0
+    assert summary.arms["ticket"].find_cost.passes > 0  # finding is charged to the ticket
+    assert summary.arms["dense"].find_cost.passes == 0
     for name in ("summary.json", "summary.md", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
     md = (tmp_path / "summary.md").read_text()
@@ -32,6 +38,7 @@ def test_pipeline_arms_summary_and_reuse(make_cfg, tmp_path):
     cache = tmp_path / "cache"
     stamps = {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")}
     assert len(stamps) == 4  # find, ticket, reinit, dense
+    assert read_json(Summary, tmp_path / "summary.json") == summary  # the JSON round-trips to the same object
     # a different pruning ratio reuses the dense baseline but finds a new ticket
     other = make_cfg(*TINY, "prune.ratio=0.5", f"run_dir={tmp_path / 'r2'}")
     run_fast_ticket(other)
@@ -41,24 +48,36 @@ def test_pipeline_arms_summary_and_reuse(make_cfg, tmp_path):
 
 
 def test_cost_to_target_first_crossing():
-    hist = [{"epoch": 1, "val_robust": 10.0, "train_seconds": 1.0, "passes": 100.0},
-            {"epoch": 2, "val_robust": 30.0, "train_seconds": 2.0, "passes": 200.0},
-            {"epoch": 3, "val_robust": 25.0, "train_seconds": 3.0, "passes": 300.0}]
-    assert cost_to_target(hist, 30.0) == {"epochs": 2, "seconds": 2.0, "passes": 200.0}
-    assert cost_to_target(hist, 31.0)["epochs"] is None
+    hist = [EpochRecord(1, 50.0, None, 100.0, 1.0), EpochRecord(2, 60.0, 30.0, 200.0, 2.0),
+            EpochRecord(3, 70.0, 25.0, 300.0, 3.0)]
+    assert cost_to_target(hist, 30.0) == CostToTarget(2, 2.0, 200.0)  # the unmeasured epoch 1 never counts
+    assert cost_to_target(hist, 31.0) == CostToTarget(None, None, None)
+    assert cost_to_target(hist, 65.0, "val_clean") == CostToTarget(3, 3.0, 300.0)
 
 
 def test_single_arm_pipeline(make_cfg, tmp_path):
     summary = run_fast_ticket(make_cfg(*TINY, "pipeline.arms=[dense]"))
-    assert list(summary["arms"]) == ["dense"] and "pipeline" not in summary
+    assert list(summary.arms) == ["dense"] and summary.pipeline is None
 
 
-def test_killed_run_resumes_without_redoing_finished_stages(tmp_path):
-    """SIGKILL the CLI while the ticket arm trains; the rerun reuses find and resumes the ticket stage."""
+def _results_only(data):
+    """A result with its wall-clock fields and paths removed: what must be bit-identical on CPU."""
+    if isinstance(data, dict):
+        return {k: _results_only(v) for k, v in data.items()
+                if "seconds" not in k and k not in ("dir", "best_checkpoint", "ticket")}
+    if isinstance(data, list):
+        return [_results_only(v) for v in data]
+    return data
+
+
+def test_killed_run_resumes_to_the_same_summary(tmp_path):
+    """SIGKILL the CLI while the ticket arm trains; the rerun reuses find, resumes the ticket stage, and
+    ends with a summary identical, field for field, to an uninterrupted run's (wall-clock aside)."""
     cache = tmp_path / "cache"
-    args = [sys.executable, "-m", "lth_lightning", *TINY, "pipeline.ticket_epochs=6", "trainer.limit_train_batches=4",
-            "trainer.enable_progress_bar=false", "eval.autoattack=off", "eval.val_robust_samples=64",
-            f"pipeline.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}"]
+    common = [*TINY, "pipeline.ticket_epochs=6", "trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
+              "eval.autoattack=off", "eval.val_robust_samples=64"]
+    args = [sys.executable, "-m", "lth_lightning", *common, f"pipeline.cache_dir={cache}",
+            f"hydra.run.dir={tmp_path / 'run'}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
@@ -81,12 +100,42 @@ def test_killed_run_resumes_without_redoing_finished_stages(tmp_path):
     assert "[find@lr0.01] finished before: reusing" in log
     assert "[ticket] resuming from" in log
     assert find_result.stat().st_mtime_ns == find_stamp
-    ticket = json.loads(next(cache.glob("ticket-*/result.json")).read_text())
-    assert [h["epoch"] for h in ticket["history"]] == list(range(1, 7))
-    assert (tmp_path / "run" / "summary.json").exists()
+    ticket = read_json(StageResult, next(cache.glob("ticket-*/result.json")))
+    assert [h.epoch for h in ticket.history] == list(range(1, 7))
+    clean = subprocess.run([sys.executable, "-m", "lth_lightning", *common, f"pipeline.cache_dir={tmp_path / 'c2'}",
+                            f"hydra.run.dir={tmp_path / 'clean'}"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    resumed, uninterrupted = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("run", "clean"))
+    assert _results_only(resumed) == _results_only(uninterrupted)
+
+
+def test_a_stage_alone_equals_the_same_stage_after_others(make_cfg, tmp_path):
+    """The dense arm trained alone (a fresh cache) equals the dense arm trained after find/ticket/reinit."""
+    full = run_fast_ticket(make_cfg(*TINY))
+    alone = run_fast_ticket(make_cfg(*TINY, "pipeline.arms=[dense]", f"pipeline.cache_dir={tmp_path / 'alone'}",
+                                     f"run_dir={tmp_path / 'alone_run'}"))
+    a, b = (to_json(s.arms["dense"]) for s in (full, alone))
+    assert _results_only(a) == _results_only(b)
+
+
+def test_rewind_ticket_holds_the_theta_k_snapshot(make_cfg, tmp_path):
+    """fast_ticket with prune.reset=rewind: survivors equal θk (after epoch 1 of finding) bit for bit."""
+    cfg = make_cfg(*TINY, "pipeline.find.epochs=2", "prune.reset=rewind", "prune.rewind_epoch=1",
+                   "pipeline.arms=[ticket]")
+    run_fast_ticket(cfg)
+    find_dir = next((tmp_path / "cache").glob("find-*"))
+    theta_k = torch.load(find_dir / "rewind.pt", weights_only=True)
+    ticket = load_ticket(find_dir / "ticket.pt")
+    assert ticket.provenance["reset"] == "rewind"
+    theta0 = build_model(cfg.model, build_datamodule(cfg.data).info, seed=cfg.seed).state_dict()
+    for name, mask in ticket.masks.items():
+        assert torch.equal(ticket.weights[name][mask], theta_k[name][mask]), name
+        assert torch.count_nonzero(ticket.weights[name][~mask]) == 0
+    assert not torch.equal(ticket.weights["net.features.0.weight"], theta0["net.features.0.weight"])
 
 
 def test_extra_find_lr_arms_are_named_by_their_lr(make_cfg):
     summary = run_fast_ticket(make_cfg(*TINY, "pipeline.arms=[dense]", "pipeline.extra_find_lrs=[0.1]"))
-    assert set(summary["arms"]) == {"ticket@lr0.1", "dense"}
-    assert summary["arms"]["ticket@lr0.1"]["find_cost"]["passes"] > 0
+    assert set(summary.arms) == {"ticket@lr0.1", "dense"}
+    assert summary.arms["ticket@lr0.1"].find_cost.passes > 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from lth_lightning.pipelines.train import run_train
@@ -14,7 +12,7 @@ def test_imp_levels_table_and_restart(make_cfg, tmp_path):
     cfg = make_cfg("prune=imp", "prune.levels=2", "prune.rate=0.5", "trainer.max_epochs=1",
                    "trainer.limit_train_batches=4", "eval.val_robust_samples=0")
     out = run_train(cfg)
-    sparsities = [row["sparsity"] for row in out["levels"]]
+    sparsities = [row.sparsity for row in out.levels]
     assert sparsities == pytest.approx([0.0, 50.0, 75.0], abs=0.01)
     assert (tmp_path / "levels.md").exists() and (tmp_path / "levels.csv").exists()
     ticket = load_ticket(tmp_path / "level_2" / "ticket.pt")
@@ -23,7 +21,7 @@ def test_imp_levels_table_and_restart(make_cfg, tmp_path):
     assert prov["data"]["name"] == "digits" and prov["code_version"].startswith("0.1.0")
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("level_*/result.json")}
     again = run_train(cfg)
-    assert again["levels"] == json.loads(json.dumps(out["levels"]))
+    assert again.levels == out.levels
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing recomputed
 
 
@@ -35,4 +33,4 @@ def test_train_from_a_ticket_file(make_cfg, tmp_path):
     cfg2 = make_cfg(f"ticket={ticket_path}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
                     "eval.val_robust_samples=0", f"run_dir={tmp_path / 'from_ticket'}")
     result = run_train(cfg2)
-    assert result["sparsity"] == pytest.approx(0.6, abs=1e-3)
+    assert result.sparsity == pytest.approx(0.6, abs=1e-3)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
+from lth_lightning.modules import Classifier
 from lth_lightning.pipelines.evaluate import run_eval
 from lth_lightning.pipelines.train import run_train
+from lth_lightning.results import EvalResult, read_json
 
 COMMON = ["model.width=2", "attack.eps=0.2", "trainer.max_epochs=8", "eval.val_robust_samples=200",
           "optim.lr=0.05", "optim.warmup_epochs=1"]
@@ -25,28 +27,41 @@ def trained(tmp_path_factory, request):
     for mode in ("none", "pgd"):
         run_dir = tmp_path_factory.mktemp(mode)
         raw = compose_cfg([*FAST, *COMMON, f"attack={mode}", "attack.eps=0.2", "attack.step_size=0.05",
-                           "attack.steps=5"], run_dir)
+                           "attack.steps=5", "eval.robust=true"], run_dir)  # natural nets are attacked too
         out[mode] = (run_train(validate(raw)), run_dir)
     return out
 
 
 def test_adversarial_training_beats_natural_under_pgd(trained):
-    natural, adversarial = trained["none"][0]["test"], trained["pgd"][0]["test"]
+    natural, adversarial = trained["none"][0].test, trained["pgd"][0].test
     print(f"natural: {natural}  pgd-trained: {adversarial}")
-    assert natural["clean_acc"] > 90
-    assert adversarial["robust_acc"] > natural["robust_acc"] + 20
-    assert adversarial["robust_acc"] <= adversarial["clean_acc"]
+    assert natural.clean > 90
+    assert adversarial.robust > natural.robust + 20
+    assert adversarial.robust <= adversarial.clean
+    assert adversarial.threat.label() == "PGD-10 L∞ ε=0.2"
 
 
 def test_eval_task_reproduces_test_metrics(make_cfg, trained, tmp_path):
     result, _run_dir = trained["pgd"]
-    ckpt = result["best_checkpoint"]
+    ckpt = result.best_checkpoint
     cfg = make_cfg(f"ckpt_path={ckpt}", "task=eval", "attack.eps=0.2", "eval.test_restarts=2",
                    "model=mlp")  # the architecture comes from the checkpoint, not from this flag
     out = run_eval(cfg)
-    assert json.loads((tmp_path / "eval.json").read_text()) == out
-    assert out["accuracy"]["clean_acc"] == pytest.approx(result["test"]["clean_acc"], abs=0.01)
-    assert out["accuracy"]["robust_acc"] <= result["test"]["robust_acc"] + 1.0  # 2 restarts: never easier
+    assert read_json(EvalResult, tmp_path / "eval.json") == out
+    assert out.test.clean == pytest.approx(result.test.clean, abs=0.01)
+    assert out.test.robust <= result.test.robust + 1.0  # 2 restarts: never easier
+    assert out.test.threat.restarts == 2
+
+
+def test_checkpoints_load_with_lightning_and_weights_only(trained):
+    """Hyperparameters are plain dicts: Lightning rebuilds the module, and no pickled object is needed."""
+    result, _ = trained["pgd"]
+    raw = torch.load(result.best_checkpoint, weights_only=True)
+    assert raw["hyper_parameters"]["model"]["width"] == 2
+    module = Classifier.load_from_checkpoint(result.best_checkpoint, map_location="cpu")
+    assert module.attack_cfg.eps == 0.2 and module.model_cfg.name == "lenet"
+    weights = {f"model.{k}": v for k, v in module.model.state_dict().items()}
+    assert all(torch.equal(raw["state_dict"][k], v) for k, v in weights.items())
 
 
 def test_eval_rejects_a_bad_checkpoint_with_one_line(tmp_path):

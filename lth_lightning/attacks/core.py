@@ -74,7 +74,8 @@ class Attack:
 
     @property
     def passes(self) -> int:
-        """Forward+backward passes per example spent crafting one adversarial batch."""
+        """Forward passes per example spent crafting one adversarial batch (each step is forward+backward;
+        TRADES adds one forward for the clean target distribution)."""
         return self.steps + (1 if self.loss == "kl" else 0)
 
 
@@ -128,8 +129,11 @@ def build_eval_attack(cfg: EvalConfig, train_eps: float) -> Attack:
 
 
 def attack_passes(attack: Attack | None) -> int:
-    """Forward+backward passes per training example: the attack's plus the weight update's one."""
-    return 1 + (attack.passes if attack is not None else 0)
+    """Forward passes per training example: the attack's plus the update's (TRADES's update runs the
+    clean and the adversarial input: 2). Natural 1, FGSM 2, PGD-k k+1, TRADES-k k+3."""
+    if attack is None:
+        return 1
+    return attack.passes + (2 if attack.loss == "kl" else 1)
 
 
 def trades_loss(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor,

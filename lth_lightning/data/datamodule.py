@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import lightning as L
@@ -42,22 +43,23 @@ class ImageTensorDataset(Dataset):
 class TensorBatches:
     """Batches sliced straight from one in-memory float tensor: no per-sample indexing, no collate.
 
-    The ``data.in_memory`` speed lever for small datasets. Under DDP each rank takes a disjoint strided
-    shard of every epoch's permutation (the job DistributedSampler does for a DataLoader).
+    The ``data.in_memory`` speed lever for small datasets. Each epoch's order is seeded by the stage's
+    seed (``torch.initial_seed``) and the trainer's epoch, so it is the same on every DDP rank and after a
+    resume. Under DDP each rank takes a disjoint strided shard (the job DistributedSampler does).
     """
 
     def __init__(self, ds: ImageTensorDataset, batch_size: int, shuffle: bool, drop_last: bool,
-                 rank: int = 0, world: int = 1) -> None:
+                 rank: int = 0, world: int = 1, epoch: Callable[[], int] = lambda: 0) -> None:
         self.x, self.y = ds.images.float().div_(255.0), ds.labels
         self.augment, self.batch_size, self.shuffle, self.drop_last = ds.augment, batch_size, shuffle, drop_last
-        self.rank, self.world, self.epoch = rank, world, 0
+        self.rank, self.world, self.epoch = rank, world, epoch
 
     def _indices(self) -> torch.Tensor:
         n = len(self.y)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.epoch)) if self.shuffle \
-            else torch.arange(n)
-        self.epoch += 1
-        return order[self.rank :: self.world]
+        if not self.shuffle:
+            return torch.arange(n)[self.rank :: self.world]
+        gen = torch.Generator().manual_seed(torch.initial_seed() + self.epoch())
+        return torch.randperm(n, generator=gen)[self.rank :: self.world]
 
     def __len__(self) -> int:
         n = len(self.y[self.rank :: self.world])
@@ -146,7 +148,7 @@ class ImageDataModule(L.LightningDataModule):
             rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
             size = c.batch_size if train else c.eval_batch_size
             return TensorBatches(ds, size, shuffle=train, drop_last=train and len(ds) > size,  # type: ignore
-                                 rank=rank, world=world)
+                                 rank=rank, world=world, epoch=lambda: trainer.current_epoch if trainer else 0)
         return DataLoader(
             ds,
             batch_size=c.batch_size if train else c.eval_batch_size,

@@ -8,11 +8,13 @@ resumed run keeps counting where it stopped.
 
 from __future__ import annotations
 
-import math
+import random
 import time
+from dataclasses import asdict
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,9 +22,12 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lth_lightning.attacks import attack_passes, build_attack, build_eval_attack, trades_loss
-from lth_lightning.config import AttackConfig, EvalConfig, OptimConfig
+from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimConfig
+from lth_lightning.data import DataInfo
+from lth_lightning.models import build_model
 from lth_lightning.modules.schedule import lr_factor
 from lth_lightning.pruning.masks import MaskSet
+from lth_lightning.results import EpochRecord, Ledger, ThreatModel
 
 
 class Classifier(L.LightningModule):
@@ -33,25 +38,44 @@ class Classifier(L.LightningModule):
     ``MaskEnforcer``; the module only owns them, so they are saved in and restored from checkpoints.
     """
 
-    def __init__(self, model: nn.Module, num_classes: int, optim: OptimConfig, attack: AttackConfig,
-                 evaluation: EvalConfig, masks: MaskSet | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: dict[str, Any], data: dict[str, Any], optim: dict[str, Any], attack: dict[str, Any],
+                 evaluation: dict[str, Any], dataset: str = "", init_seed: int = 0) -> None:
+        """Plain-dict hyperparameters (saved in checkpoints, so ``load_from_checkpoint`` rebuilds the net and
+        the file stays ``weights_only``-loadable). The network is θ0 of ``init_seed``; masks start empty."""
         super().__init__()
-        self.model = model
-        self.masks = masks if masks is not None else MaskSet()
-        self.optim_cfg, self.attack_cfg, self.eval_cfg = optim, attack, evaluation
-        self.train_attack = build_attack(attack)
-        self.eval_attack = build_eval_attack(evaluation, attack.eps)
-        self.num_classes = num_classes
-        self.meta = meta or {}  # model/data config, saved in checkpoints so eval can rebuild the net
-        acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731
+        self.save_hyperparameters()
+        self.model_cfg = ModelConfig(**model)
+        self.optim_cfg, self.attack_cfg = OptimConfig(**optim), AttackConfig(**attack)
+        self.eval_cfg = EvalConfig(**evaluation)
+        self.model: nn.Module = build_model(self.model_cfg, DataInfo(**data), seed=init_seed)
+        self.masks = MaskSet()
+        self.train_attack = build_attack(self.attack_cfg)
+        self.eval_attack = build_eval_attack(self.eval_cfg, self.attack_cfg.eps)
+        self.robust_eval = self.eval_cfg.robust_for(self.attack_cfg)
+        self.num_classes = data["num_classes"]
+        acc = lambda: MulticlassAccuracy(self.num_classes, average="micro")  # noqa: E731
         self.train_acc, self.val_clean, self.val_robust = acc(), acc(), acc()
         self.test_clean, self.test_robust, self.test_aa = acc(), acc(), acc()
         self.train_loss = MeanMetric()  # synced across ranks once per epoch, not every step
-        self.ledger: dict[str, float] = {"passes": 0.0, "train_seconds": 0.0}
-        self.history: list[dict[str, float]] = []
+        self.ledger = Ledger()
+        self.history: list[EpochRecord] = []
         self._epoch_t0: float | None = None
+        self._quota_seen = 0  # robust / AutoAttack samples evaluated so far this epoch (this rank)
         self.trained_sparsity = 0.0
+
+    def prepare(self) -> None:
+        """Speed levers, applied after weights and masks are set: channels_last, in-place compile (so
+        parameter and mask names stay unprefixed)."""
+        if self.model_cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if self.model_cfg.compile:
+            self.model.compile()
+
+    @property
+    def threat(self) -> ThreatModel | None:
+        """The threat model of every robust number this module reports (None: robust evaluation off)."""
+        a = self.eval_attack
+        return ThreatModel(a.norm, a.eps, a.steps, self.eval_cfg.test_restarts) if self.robust_eval else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -67,7 +91,7 @@ class Classifier(L.LightningModule):
             inputs = attack(self.model, x, y) if attack is not None else x
             logits = self.model(inputs)
             loss = F.cross_entropy(logits.float(), y)
-        self.ledger["passes"] += attack_passes(attack) * len(x) * self.trainer.world_size
+        self.ledger.passes += attack_passes(attack) * len(x) * self.trainer.world_size
         self.train_acc(logits.detach(), y)
         self.train_loss(loss.detach())
         self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
@@ -93,30 +117,37 @@ class Classifier(L.LightningModule):
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - self._epoch_t0
         self._epoch_t0 = None
-        self.ledger["train_seconds"] += elapsed
+        self.ledger.train_seconds += elapsed
         self.log("time/epoch_train_s", elapsed, sync_dist=False, rank_zero_only=True)
+
+    def on_train_epoch_end(self) -> None:
+        self._stop_epoch_clock()
+        self.log("cost/passes", self.ledger.passes, rank_zero_only=True)
+        self.log("cost/train_seconds", self.ledger.train_seconds, rank_zero_only=True)
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _take_quota(self, x: torch.Tensor, y: torch.Tensor, total: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part of this batch still inside this rank's share of ``total`` samples (None: all)."""
+        if total is None:
+            return x, y
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        share = total // world + (1 if rank < total % world else 0)
+        take = max(0, min(len(x), share - self._quota_seen))
+        self._quota_seen += take
+        return x[:take], y[:take]
 
     def on_validation_epoch_start(self) -> None:
         if not self.trainer.sanity_checking:
             self._stop_epoch_clock()
-
-    def on_train_epoch_end(self) -> None:
-        self._stop_epoch_clock()
-        self.log("cost/passes", self.ledger["passes"], rank_zero_only=True)
-        self.log("cost/train_seconds", self.ledger["train_seconds"], rank_zero_only=True)
-
-    # -- evaluation -----------------------------------------------------------------------------
-    def _robust_batches(self, batch_size: int) -> float:
-        n = self.eval_cfg.val_robust_samples
-        if n is None:
-            return math.inf
-        return math.ceil(n / (batch_size * self.trainer.world_size))
+        self._quota_seen = 0
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         self.val_clean(self.model(x), y)
-        if batch_idx < self._robust_batches(len(x)):
-            self.val_robust(self.model(self.eval_attack(self.model, x, y)), y)
+        if self.robust_eval:
+            xr, yr = self._take_quota(x, y, self.eval_cfg.val_robust_samples)
+            if len(xr):
+                self.val_robust(self.model(self.eval_attack(self.model, xr, yr)), yr)
 
     def on_validation_epoch_end(self) -> None:
         clean = self.val_clean.compute()
@@ -128,33 +159,36 @@ class Classifier(L.LightningModule):
             self.log("val/robust_acc", robust)
         if self.trainer.sanity_checking:
             return
-        self.history.append({
-            "epoch": self.current_epoch + 1,
-            "val_clean": float(clean) * 100,
-            "val_robust": None if robust.isnan() else float(robust) * 100,  # None: not measured
-            "passes": self.ledger["passes"],
-            "train_seconds": self.ledger["train_seconds"],
-        })
+        self.history.append(EpochRecord(self.current_epoch + 1, float(clean) * 100,
+                                        None if robust.isnan() else float(robust) * 100,  # None: not measured
+                                        self.ledger.passes, self.ledger.train_seconds))
+
+    def on_test_epoch_start(self) -> None:
+        self._quota_seen = 0
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         self.test_clean(self.model(x), y)
+        if not self.robust_eval:
+            return
         correct = torch.ones_like(y, dtype=torch.bool)
         for _ in range(self.eval_cfg.test_restarts):  # robust only if every restart fails
             correct &= self.model(self.eval_attack(self.model, x, y)).argmax(1) == y
         self.test_robust.update(correct.long(), torch.ones_like(y))
-        seen = batch_idx * len(x) * self.trainer.world_size
-        if self.eval_cfg.autoattack != "off" and seen < self.eval_cfg.autoattack_samples:
-            from lth_lightning.attacks.autoattack import autoattack
+        if self.eval_cfg.autoattack != "off":
+            xa, ya = self._take_quota(x, y, self.eval_cfg.autoattack_samples)
+            if len(xa):
+                from lth_lightning.attacks.autoattack import autoattack
 
-            x_aa = autoattack(self.model, x, y, self.eval_attack.eps, self.eval_cfg, self.num_classes)
-            self.test_aa(self.model(x_aa), y)
+                x_aa = autoattack(self.model, xa, ya, self.eval_attack.eps, self.eval_cfg, self.num_classes)
+                self.test_aa(self.model(x_aa), ya)
 
     def on_test_epoch_end(self) -> None:
         self.log("test/clean_acc", self.test_clean.compute())
-        self.log("test/robust_acc", self.test_robust.compute())
         self.test_clean.reset()
-        self.test_robust.reset()
+        if self.test_robust.update_count:
+            self.log("test/robust_acc", self.test_robust.compute())
+            self.test_robust.reset()
         if self.test_aa.update_count:
             self.log("test/autoattack_acc", self.test_aa.compute())
             self.test_aa.reset()
@@ -173,14 +207,36 @@ class Classifier(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, per_epoch, c))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    # -- checkpoints: masks, ledger and history travel with the weights ---------------------------
+    # -- checkpoints: masks, ledger, history and RNG state travel with the weights ----------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["lth_meta"] = self.meta
-        checkpoint["lth_ledger"] = dict(self.ledger)
-        checkpoint["lth_history"] = list(self.history)
+        checkpoint["lth_ledger"] = asdict(self.ledger)
+        checkpoint["lth_history"] = [asdict(h) for h in self.history]
+        checkpoint["lth_rng"] = rng_state()  # a resumed stage continues the uninterrupted run's stream
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # buffers must exist before Lightning loads the state_dict
         self.masks.load_masks(MaskSet.masks_in(checkpoint["state_dict"], "masks."))
-        self.ledger = dict(checkpoint.get("lth_ledger", self.ledger))
-        self.history = list(checkpoint.get("lth_history", self.history))
+        self.ledger = Ledger(**checkpoint.get("lth_ledger", {}))
+        self.history = [EpochRecord(**h) for h in checkpoint.get("lth_history", [])]
+        if "lth_rng" in checkpoint:
+            set_rng_state(checkpoint["lth_rng"])
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG a stage draws from, as plain tensors and ints (``weights_only``-loadable)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": torch.tensor(random.getstate()[1]),
+                             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                                       "has_gauss": has_gauss, "gauss": gauss}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(int(v) for v in state["python"]), None))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -10,7 +10,6 @@ Saving = the pipeline's pass saving to the target (finding included); full-sched
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from lth_lightning.io import write_table
+from lth_lightning.results import Summary, read_json
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -28,19 +28,20 @@ def _overrides(job_dir: Path) -> dict[str, str]:
     return dict(item.lstrip("+").split("=", 1) for item in items if "=" in item)
 
 
-def _metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    arms = summary["arms"]
-    row: dict[str, Any] = {"status": "ok"}
+def _metrics(summary: Summary) -> dict[str, Any]:
+    arms = summary.arms
+    row: dict[str, Any] = {"status": "ok", "threat": summary.config.threat}
     for name in ("ticket", "dense", "reinit"):
         if name in arms:
-            row[f"{name}_epoch1"] = arms[name]["epoch1_val_robust"]
-            row[f"{name}_best"] = arms[name]["best_val_robust"]
-            row[f"{name}_test_pgd"] = arms[name]["test"].get("robust_acc")
-    if "ticket_epoch1" in row and "dense_epoch1" in row:
+            arm = arms[name]
+            row[f"{name}_epoch1"] = arm.epoch1_val_robust
+            row[f"{name}_best"] = arm.best_val_robust
+            row[f"{name}_test_pgd"] = arm.test.robust if arm.test else None
+    if row.get("ticket_epoch1") is not None and row.get("dense_epoch1") is not None:
         row["boost"] = round(row["ticket_epoch1"] - row["dense_epoch1"], 2)
-    pipe = summary.get("pipeline", {}).get("passes", {})
-    row["saving_to_target_pct"] = pipe.get("saving_to_target_pct")
-    row["saving_full_pct"] = pipe.get("saving_full_pct")
+    passes = summary.pipeline.passes if summary.pipeline else None
+    row["saving_to_target_pct"] = passes.saving_to_target_pct if passes else None
+    row["saving_full_pct"] = passes.saving_full_pct if passes else None
     return row
 
 
@@ -51,7 +52,7 @@ def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     for job in jobs:
         row: dict[str, Any] = {"job": int(job.name), **_overrides(job)}
         summary = job / "summary.json"
-        row.update(_metrics(json.loads(summary.read_text())) if summary.exists() else {"status": "failed"})
+        row.update(_metrics(read_json(Summary, summary)) if summary.exists() else {"status": "failed"})
         rows.append(row)
     keys = {k for r in rows for k in _overrides(sweep_dir / str(r["job"]))}
     axes = sorted(k for k in keys if len({r.get(k) for r in rows}) > 1)

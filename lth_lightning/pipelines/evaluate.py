@@ -13,11 +13,14 @@ from typing import Any
 
 import torch
 
-from lth_lightning.config import Config, ModelConfig
+from lth_lightning.config import Config
 from lth_lightning.data import build_datamodule
-from lth_lightning.errors import UserError
-from lth_lightning.pipelines.common import build_trainer, is_rank_zero, make_module, write_json
+from lth_lightning.errors import UserError, first_line
+from lth_lightning.io import write_json
+from lth_lightning.modules import Classifier
+from lth_lightning.pipelines.runner import build_trainer, is_rank_zero, make_module, test_result
 from lth_lightning.pruning import load_ticket
+from lth_lightning.results import EvalResult, fmt
 
 
 def _load_checkpoint(path: str) -> dict[str, Any]:
@@ -26,51 +29,49 @@ def _load_checkpoint(path: str) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain data only: no pickled code
     except Exception as err:
-        raise UserError(f"{path} is not a readable checkpoint ({str(err).splitlines()[0][:120]})") from None
+        raise UserError(f"{path} is not a readable checkpoint ({first_line(err)})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise UserError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return ckpt
 
 
-def _module_for(cfg: Config, info: Any) -> Any:
+def _module_for(cfg: Config, info: Any) -> Classifier:
+    """The checkpoint's own module, rebuilt from the plain-dict hyperparameters it carries."""
     if not cfg.ckpt_path:
-        return make_module(cfg, info, cfg.seed, load_ticket(cfg.ticket))  # type: ignore[arg-type]
+        return make_module(cfg, info, load_ticket(cfg.ticket))  # type: ignore[arg-type]
     ckpt = _load_checkpoint(cfg.ckpt_path)
-    meta = ckpt.get("lth_meta", {})
-    if meta.get("data") and meta["data"] != cfg.data.name:
-        raise UserError(f"checkpoint was trained on {meta['data']}; pass data={meta['data']}")
-    if meta.get("model"):
-        cfg = dataclasses.replace(cfg, model=ModelConfig(**meta["model"]))
-    module = make_module(cfg, info, cfg.seed)
+    hparams = ckpt.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "model" not in hparams:
+        raise UserError(f"{cfg.ckpt_path} was not written by lth_lightning (no model hyperparameters)")
+    if hparams.get("dataset") and hparams["dataset"] != cfg.data.name:
+        raise UserError(f"checkpoint was trained on {hparams['dataset']}; pass data={hparams['dataset']}")
+    # evaluation settings come from this command (eval=full ...), the rest from the checkpoint
+    module = Classifier(**{**hparams, "evaluation": dataclasses.asdict(cfg.eval)})
     module.on_load_checkpoint(ckpt)
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
-        raise UserError(f"checkpoint does not fit model {cfg.model.name}: {str(err).splitlines()[0]}") from None
+        raise UserError(f"checkpoint does not fit its model: {first_line(err)}") from None
     return module
 
 
-def run_eval(cfg: Config) -> dict[str, Any]:
+def run_eval(cfg: Config) -> EvalResult:
     dm = build_datamodule(cfg.data)
     dm.setup("test")
     module = _module_for(cfg, dm.info)
     loader = dm.val_dataloader() if cfg.eval_split == "val" else dm.test_dataloader()
     trainer = build_trainer(cfg.trainer, Path(cfg.run_dir), 1, [], False)
     metrics = trainer.test(module, dataloaders=loader, verbose=False)[0]
-    attack = module.eval_attack
-    result = {
-        "checkpoint": cfg.ckpt_path or cfg.ticket, "split": cfg.eval_split,
-        "sparsity": round(100 * module.masks.sparsity()["overall"], 2),
-        "threat_model": {"norm": attack.norm, "eps": attack.eps, "steps": attack.steps,
-                         "step_size": attack.step_size, "restarts": cfg.eval.test_restarts,
-                         "autoattack": cfg.eval.autoattack},
-        "accuracy": {k.removeprefix("test/"): round(float(v) * 100, 2) for k, v in metrics.items()},
-    }
+    result = EvalResult(str(cfg.ckpt_path or cfg.ticket), cfg.eval_split,
+                        round(100 * module.masks.sparsity()["overall"], 2), test_result(metrics, module))
     if is_rank_zero():
         write_json(Path(cfg.run_dir) / "eval.json", result)
-        print(f"{'metric':20s} {'accuracy %':>10s}")
-        for name, value in result["accuracy"].items():
-            print(f"{name:20s} {value:10.2f}")
-        print(f"(split {cfg.eval_split}, sparsity {result['sparsity']} %, eps {attack.eps:.4g}, "
-              f"PGD-{attack.steps} x{cfg.eval.test_restarts}); written {Path(cfg.run_dir) / 'eval.json'}")
+        t = result.test
+        threat = f" [{t.threat.label()}]" if t.threat else ""
+        rows = [("clean", t.clean), (f"PGD{threat}", t.robust), ("AutoAttack", t.autoattack)]
+        print(f"{'metric':40s} {'accuracy %':>10s}")
+        for name, value in rows:
+            print(f"{name:40s} {fmt(value):>10s}")
+        print(f"(split {cfg.eval_split}, sparsity {result.sparsity} %; – = not measured); "
+              f"written {Path(cfg.run_dir) / 'eval.json'}")
     return result

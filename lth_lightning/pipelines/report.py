@@ -1,32 +1,52 @@
-"""The fast_ticket report: cost to reach a target robust accuracy, per arm and for the pipeline.
+"""The fast_ticket report: cost to reach a target accuracy, per arm and for the pipeline.
 
 Cost is counted two ways: wall-clock training seconds (validation excluded; hardware-dependent) and
-forward+backward passes per example (hardware-independent: a PGD-10 step costs 11, FGSM 2, natural 1).
+forward passes per example (hardware-independent: a PGD-10 step costs 11, FGSM 2, natural 1).
 The fast_ticket pipeline pays for finding its ticket, so its cost is find + ticket-to-target, compared
-with dense-to-target. That ratio is the paper's "up to 49 % saving".
+with dense-to-target. That ratio is the paper's "up to 49 % saving". Numbers never measured (no robust
+evaluation, a target never reached) are ``None`` and print as "–" / "not reached".
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from lth_lightning.config import Config, ConfigError
-from lth_lightning.pipelines.common import write_json
+from lth_lightning.io import write_json
+from lth_lightning.results import (
+    ArmSummary,
+    Cost,
+    CostToTarget,
+    EpochRecord,
+    PipelineCost,
+    RunInfo,
+    StageResult,
+    Summary,
+    UnitSaving,
+    fmt,
+)
+
+_METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
 
 
-def _best(history: list[dict[str, Any]], key: str = "val_robust") -> float | None:
-    values = [h[key] for h in history if h[key] is not None]
-    return max(values) if values else None
+def target_metric(cfg: Config) -> str:
+    """The metric the arms race to: as configured, else robust accuracy when it is measured, else clean."""
+    robust = cfg.eval.robust_for(cfg.attack) and cfg.eval.val_robust_samples != 0
+    metric = cfg.pipeline.target_metric or ("val_robust" if robust else "val_clean")
+    if metric == "val_robust" and not robust:
+        raise ConfigError("pipeline.target_metric=val_robust, but robust accuracy is not measured "
+                          "(attack=none or eval.val_robust_samples=0); use pipeline.target_metric=val_clean "
+                          "or eval.robust=true")
+    return metric
 
 
-def cost_to_target(history: list[dict[str, Any]], target: float,
-                   metric: str = "val_robust") -> dict[str, float | None]:
+def cost_to_target(history: list[EpochRecord], target: float, metric: str = "val_robust") -> CostToTarget:
     """Epochs, seconds and passes at the first epoch whose ``metric`` reaches ``target``."""
     for h in history:
-        if h[metric] is not None and h[metric] >= target:
-            return {"epochs": h["epoch"], "seconds": h["train_seconds"], "passes": h["passes"]}
-    return {"epochs": None, "seconds": None, "passes": None}
+        value = h.metric(metric)
+        if value is not None and value >= target:
+            return CostToTarget(h.epoch, h.train_seconds, h.passes)
+    return CostToTarget()
 
 
 def _saving(fast: float | None, dense: float | None) -> float | None:
@@ -35,108 +55,102 @@ def _saving(fast: float | None, dense: float | None) -> float | None:
     return round(100.0 * (1.0 - fast / dense), 1)
 
 
-def build_summary(cfg: Config, arms: dict[str, dict[str, Any]], finds: dict[str, dict[str, Any]]) -> dict:
-    metric = cfg.pipeline.target_metric
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def arm_summary(res: StageResult, target: float, metric: str, find: StageResult | None) -> ArmSummary:
+    found = find.ledger if find is not None else None
+    return ArmSummary(
+        sparsity=round(100 * res.sparsity, 1), epochs=res.epochs,
+        epoch1_val_robust=_round(res.first("val_robust")), epoch1_val_clean=_round(res.first("val_clean")),
+        best_val_robust=_round(res.best("val_robust")), best_val_clean=_round(res.best("val_clean")),
+        to_target=cost_to_target(res.history, target, metric),
+        find_cost=Cost(round(found.train_seconds, 2), found.passes) if found else Cost(0.0, 0.0),
+        total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes),
+        test=res.test, history=res.history)
+
+
+def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
+    metric = target_metric(cfg)
     reference = arms.get("dense") or next(iter(arms.values()))
-    best = _best(reference["history"], metric)
+    best = reference.best(metric)
     if best is None:
-        raise ConfigError("pipeline.target_metric=val_robust needs eval.val_robust_samples > 0")
+        raise ConfigError(f"no {metric} was measured in the reference arm; check eval settings")
     target = best - cfg.pipeline.target_margin
-    rows = {}
-    for name, res in arms.items():
-        hist = res["history"]
-        find = finds.get(name, {}).get("ledger", {"passes": 0.0, "train_seconds": 0.0})
-        rows[name] = {
-            "sparsity": round(100 * res["sparsity"], 1),
-            "epochs": res["epochs"],
-            "epoch1_val_robust": round(hist[0]["val_robust"], 2) if hist else None,  # type: ignore[arg-type]
-            "epoch1_val_clean": round(hist[0]["val_clean"], 2) if hist else None,
-            "best_val_robust": round(_best(hist) or 0.0, 2),
-            "best_val_clean": round(_best(hist, "val_clean") or 0.0, 2),
-            "to_target": cost_to_target(hist, target, metric),
-            "find_cost": {"seconds": round(find["train_seconds"], 2), "passes": find["passes"]},
-            "total": {"seconds": round(res["ledger"]["train_seconds"], 2), "passes": res["ledger"]["passes"]},
-            "test": res.get("test", {}),
-            "history": hist,
-        }
-    summary: dict[str, Any] = {"target": round(target, 2), "target_metric": metric, "arms": rows,
-                               "config": {"data": cfg.data.name, "model": cfg.model.name,
-                                          "attack": cfg.attack.name, "find_attack": cfg.pipeline.find.attack,
-                                          "find_lr": cfg.pipeline.find.lr, "prune_ratio": cfg.prune.ratio,
-                                          "seed": cfg.seed}}
-    if "ticket" in rows and "dense" in rows:
-        summary["pipeline"] = _pipeline_totals(rows["ticket"], rows["dense"])
+    threat = next((r.test.threat for r in arms.values() if r.test and r.test.threat), None)
+    info = RunInfo(cfg.data.name, cfg.model.name, cfg.attack.name, cfg.pipeline.find.attack, cfg.pipeline.find.lr,
+                   cfg.prune.ratio, cfg.seed, threat.label() if threat else "not measured")
+    summary = Summary(round(target, 2), metric, info,
+                      {name: arm_summary(res, target, metric, finds.get(name)) for name, res in arms.items()})
+    if "ticket" in summary.arms and "dense" in summary.arms:
+        summary.pipeline = _pipeline_totals(summary.arms["ticket"], summary.arms["dense"])
     return summary
 
 
-def _pipeline_totals(ticket: dict[str, Any], dense: dict[str, Any]) -> dict[str, Any]:
-    find, t, d = ticket["find_cost"], ticket["to_target"], dense["to_target"]
-    out: dict[str, Any] = {}
-    for unit in ("seconds", "passes"):
-        fast = find[unit] + t[unit] if t[unit] is not None else None
-        full_fast = find[unit] + ticket["total"][unit]
-        out[unit] = {"fast_ticket_to_target": fast, "dense_to_target": d[unit],
-                     "saving_to_target_pct": _saving(fast, d[unit]),
-                     "fast_ticket_full": full_fast, "dense_full": dense["total"][unit],
-                     "saving_full_pct": _saving(full_fast, dense["total"][unit])}
-    return out
+def _unit(ticket: ArmSummary, dense: ArmSummary, unit: str) -> UnitSaving:
+    find, reach, dense_reach = getattr(ticket.find_cost, unit), getattr(ticket.to_target, unit), \
+        getattr(dense.to_target, unit)
+    fast = find + reach if reach is not None else None
+    full_fast = find + getattr(ticket.total, unit)
+    dense_full = getattr(dense.total, unit)
+    return UnitSaving(fast, dense_reach, _saving(fast, dense_reach), full_fast, dense_full,
+                      _saving(full_fast, dense_full))
 
 
-def _fmt(value: Any, spec: str = ".2f", unit: str = "") -> str:
-    if value is None:
-        return "not reached"
-    return (format(value, spec) if isinstance(value, int | float) else str(value)) + unit
+def _pipeline_totals(ticket: ArmSummary, dense: ArmSummary) -> PipelineCost:
+    return PipelineCost(_unit(ticket, dense, "seconds"), _unit(ticket, dense, "passes"))
 
 
-_METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
-
-
-def render_markdown(summary: dict[str, Any]) -> str:
-    cfg = summary["config"]
+def render_markdown(summary: Summary) -> str:
+    c = summary.config
+    reached = "not reached"
     lines = [
-        f"# fast_ticket: {cfg['model']} on {cfg['data']} (seed {cfg['seed']})",
+        f"# fast_ticket: {c.model} on {c.data} (seed {c.seed})",
         "",
-        f"Ticket: prune {cfg['prune_ratio']:.0%} after {cfg['find_attack']} training at LR {cfg['find_lr']:g}, "
-        f"reset to θ0. Arms trained with {cfg['attack']}.",
-        f"Target: {_METRIC_NAMES[summary['target_metric']]} ≥ **{summary['target']:.2f} %** "
-        "(dense best minus the margin). Cost = training time (validation excluded) and forward+backward "
-        "passes per example.",
+        f"Ticket: prune {c.prune_ratio:.0%} after {c.find_attack} training at LR {c.find_lr:g}, "
+        f"reset. Arms trained with {c.attack}. Robust accuracy: **{c.threat}** (– = not measured).",
+        f"Target: {_METRIC_NAMES[summary.target_metric]} ≥ **{summary.target:.2f} %** "
+        "(dense best minus the margin). Cost = training time (validation excluded) and forward passes "
+        "per example.",
         "",
-        "| arm | sparsity % | epochs | epoch-1 robust % | best robust % | epochs→target | train s→target "
-        "| passes→target | test clean % | test PGD % | test AA % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | sparsity % | epochs | epoch-1 robust % | best robust % | best clean % | epochs→target "
+        "| train s→target | passes→target | test clean % | test PGD % | test AA % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, r in summary["arms"].items():
-        t, test = r["to_target"], r["test"]
+    for name, r in summary.arms.items():
+        t, test = r.to_target, r.test
         lines.append(
-            f"| {name} | {r['sparsity']} | {r['epochs']} | {_fmt(r['epoch1_val_robust'])} | "
-            f"{_fmt(r['best_val_robust'])} | {_fmt(t['epochs'], 'd')} | {_fmt(t['seconds'], '.1f')} | "
-            f"{_fmt(t['passes'], '.3g')} | {_fmt(test.get('clean_acc'))} | {_fmt(test.get('robust_acc'))} | "
-            f"{_fmt(test.get('autoattack_acc')) if 'autoattack_acc' in test else '-'} |")
-    pipe = summary.get("pipeline")
-    if pipe:
-        s, p = pipe["seconds"], pipe["passes"]
-        ticket = summary["arms"]["ticket"]["find_cost"]
+            f"| {name} | {r.sparsity} | {r.epochs} | {fmt(r.epoch1_val_robust)} | {fmt(r.best_val_robust)} | "
+            f"{fmt(r.best_val_clean)} | {fmt(t.epochs, 'd', missing=reached)} | "
+            f"{fmt(t.seconds, '.1f', missing=reached)} | {fmt(t.passes, '.3g', missing=reached)} | "
+            f"{fmt(test and test.clean)} | {fmt(test and test.robust)} | {fmt(test and test.autoattack)} |")
+    if summary.pipeline is not None:
+        s, p = summary.pipeline.seconds, summary.pipeline.passes
+        find = summary.arms["ticket"].find_cost
         lines += [
             "",
-            f"**Pipeline cost to target**: fast_ticket = finding ({ticket['seconds']:.1f} s, "
-            f"{ticket['passes']:.3g} passes) + ticket training, vs the dense arm.",
+            f"**Pipeline cost to target**: fast_ticket = finding ({find.seconds:.1f} s, {find.passes:.3g} passes)"
+            " + ticket training, vs the dense arm.",
             "",
             "| cost | fast_ticket → target | dense → target | saving | fast_ticket full | dense full | saving |",
             "|---|---|---|---|---|---|---|",
-            f"| train seconds | {_fmt(s['fast_ticket_to_target'], '.1f')} | {_fmt(s['dense_to_target'], '.1f')} "
-            f"| {_fmt(s['saving_to_target_pct'], '.1f', ' %')} | {s['fast_ticket_full']:.1f} | {s['dense_full']:.1f} "
-            f"| {_fmt(s['saving_full_pct'], '.1f', ' %')} |",
-            f"| passes | {_fmt(p['fast_ticket_to_target'], '.3g')} | {_fmt(p['dense_to_target'], '.3g')} "
-            f"| {_fmt(p['saving_to_target_pct'], '.1f', ' %')} | {p['fast_ticket_full']:.3g} | {p['dense_full']:.3g} "
-            f"| {_fmt(p['saving_full_pct'], '.1f', ' %')} |",
+            _saving_row("train seconds", s, ".1f"),
+            _saving_row("passes", p, ".3g"),
             "",
             "A positive saving means the ticket pipeline, finding included, got there cheaper than dense.",
         ]
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(summary: dict[str, Any], path: Path) -> Path:
+def _saving_row(label: str, u: UnitSaving, spec: str) -> str:
+    nr = "not reached"
+    return (f"| {label} | {fmt(u.fast_ticket_to_target, spec, missing=nr)} | {fmt(u.dense_to_target, spec, missing=nr)}"
+            f" | {fmt(u.saving_to_target_pct, '.1f', ' %')} | {fmt(u.fast_ticket_full, spec)} | "
+            f"{fmt(u.dense_full, spec)} | {fmt(u.saving_full_pct, '.1f', ' %')} |")
+
+
+def plot_curves(summary: Summary, path: Path) -> Path:
     """Target-metric curves vs cumulative passes; ticket arms start after their finding cost."""
     import matplotlib
 
@@ -144,17 +158,18 @@ def plot_curves(summary: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, r in summary["arms"].items():
-        offset = r["find_cost"]["passes"]
-        xs = [offset] + [offset + h["passes"] for h in r["history"]]
-        ys = [float("nan")] + [h[summary["target_metric"]] for h in r["history"]]
-        line = ax.plot(xs[1:], ys[1:], marker="o", ms=3, label=name)[0]
+    for name, r in summary.arms.items():
+        offset = r.find_cost.passes
+        xs = [offset + h.passes for h in r.history]
+        ys = [float("nan") if (v := h.metric(summary.target_metric)) is None else v for h in r.history]
+        line = ax.plot(xs, ys, marker="o", ms=3, label=name)[0]
         if offset:
             ax.axvspan(0, offset, color=line.get_color(), alpha=0.08)
-    ax.axhline(summary["target"], color="gray", ls="--", lw=1, label="target")
-    ax.set_xlabel("cumulative forward+backward passes per example (finding included)")
-    ax.set_ylabel(f"{_METRIC_NAMES[summary['target_metric']]} (%)")
-    ax.set_title(f"{summary['config']['model']} / {summary['config']['data']}: accuracy vs training cost")
+    ax.axhline(summary.target, color="gray", ls="--", lw=1, label="target")
+    ax.set_xlabel("cumulative forward passes per example (finding included)")
+    robust = f" [{summary.config.threat}]" if summary.target_metric == "val_robust" else ""
+    ax.set_ylabel(f"{_METRIC_NAMES[summary.target_metric]}{robust} (%)")
+    ax.set_title(f"{summary.config.model} / {summary.config.data}: accuracy vs training cost")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -163,7 +178,7 @@ def plot_curves(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def publish_summary(cfg: Config, summary: dict[str, Any], run_dir: Path) -> None:
+def publish_summary(cfg: Config, summary: Summary, run_dir: Path) -> None:
     """summary.json, summary.md, curves.png in the run dir; printed; sent to W&B / TensorBoard."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "summary.json", summary)

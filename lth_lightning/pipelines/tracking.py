@@ -1,58 +1,90 @@
-"""Send the pipeline summary to the active experiment tracker (W&B table + image, TensorBoard text)."""
+"""Experiment trackers in one place: per-stage loggers, W&B groups, cached-stage replay, the summary.
+
+Every stage of a pipeline is its own W&B run in one group (``job_type`` = the stage); a stage reused
+from the cache is replayed into the group (tagged ``reused``), so the dashboard always shows every arm.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from lth_lightning.config import Config
+from lth_lightning.results import StageResult, Summary
 
 COLUMNS = ["arm", "sparsity", "epochs", "epoch1_val_robust", "best_val_robust", "epochs_to_target",
            "seconds_to_target", "passes_to_target", "test_clean", "test_robust"]
 
 
-def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:
-    rows = []
-    for name, r in summary["arms"].items():
-        t = r["to_target"]
-        rows.append([name, r["sparsity"], r["epochs"], r["epoch1_val_robust"], r["best_val_robust"],
-                     t["epochs"], t["seconds"], t["passes"], r["test"].get("clean_acc"),
-                     r["test"].get("robust_acc")])
-    return rows
+def wandb_group(cfg: Config) -> str:
+    """All stages of one pipeline run share a W&B group: the configured one, else the run dir's name."""
+    return cfg.logger.group or Path(cfg.run_dir).name
 
 
-def replay_stage(cfg: Config, stage: str, result: dict[str, Any]) -> None:
+def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:
+    """One logger per stage."""
+    lg = cfg.logger
+    if lg.name == "none":
+        return False
+    if lg.name == "tensorboard":
+        return TensorBoardLogger(save_dir=str(save_dir), name="tb")
+    if lg.name == "wandb":
+        # all of a pipeline's W&B runs live under its run dir (stage dirs may be shared cache entries)
+        return WandbLogger(project=lg.project, group=wandb_group(cfg), name=stage, job_type=stage,
+                           save_dir=str(cfg.run_dir), tags=list(lg.tags), offline=lg.mode == "offline",
+                           config=asdict(cfg), **({} if lg.mode == "offline" else {"mode": lg.mode}))
+    return CSVLogger(save_dir=str(save_dir), name="csv")  # version_N per attempt: a resume keeps old logs
+
+
+def finish_logger(logger: Logger | bool) -> None:
+    """Close a W&B run so the next stage starts its own run in the group."""
+    if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
+        import wandb
+
+        wandb.finish()
+
+
+def replay_stage(cfg: Config, stage: str, result: StageResult) -> None:
     """Log a cached stage's per-epoch history as a W&B run in this pipeline's group (marked reused)."""
     import wandb
 
-    from lth_lightning.pipelines.common import wandb_group
-
     run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name=stage, job_type=stage,
                      dir=cfg.run_dir, mode=cfg.logger.mode, tags=[*cfg.logger.tags, "reused"],
-                     config={"reused_from": result.get("dir", ""), "stage": stage})
-    for h in result["history"]:
-        metrics = {"val/clean_acc": h["val_clean"] / 100, "cost/passes": h["passes"],
-                   "cost/train_seconds": h["train_seconds"], "epoch": h["epoch"]}
-        if h["val_robust"] is not None:
-            metrics["val/robust_acc"] = h["val_robust"] / 100
+                     config={"reused_from": result.dir, "stage": stage})
+    for h in result.history:
+        metrics = {"val/clean_acc": h.val_clean / 100, "cost/passes": h.passes,
+                   "cost/train_seconds": h.train_seconds, "epoch": h.epoch}
+        if h.val_robust is not None:
+            metrics["val/robust_acc"] = h.val_robust / 100
         run.log(metrics)
     run.finish()
 
 
-def log_summary(cfg: Config, summary: dict[str, Any], markdown: str, png: Path, run_dir: Path) -> None:
+def summary_rows(summary: Summary) -> list[list[object]]:
+    rows = []
+    for name, r in summary.arms.items():
+        t = r.to_target
+        rows.append([name, r.sparsity, r.epochs, r.epoch1_val_robust, r.best_val_robust, t.epochs, t.seconds,
+                     t.passes, r.test.clean if r.test else None, r.test.robust if r.test else None])
+    return rows
+
+
+def log_summary(cfg: Config, summary: Summary, markdown: str, png: Path, run_dir: Path) -> None:
+    """The comparison table and curves as a W&B ``summary`` run, or TensorBoard text."""
     if cfg.logger.name == "wandb":
         import wandb
 
-        from lth_lightning.pipelines.common import wandb_group
-
         run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name="summary",
-                         job_type="summary", dir=str(run_dir), mode=cfg.logger.mode, tags=list(cfg.logger.tags))
+                         job_type="summary", dir=str(run_dir), mode=cfg.logger.mode, tags=list(cfg.logger.tags),
+                         config={"threat_model": summary.config.threat})
         run.log({"summary/table": wandb.Table(columns=COLUMNS, data=summary_rows(summary)),
                  "summary/curves": wandb.Image(str(png))})
-        pipe = summary.get("pipeline", {})
-        for unit in ("seconds", "passes"):
-            if unit in pipe:
-                run.summary[f"saving_to_target_{unit}_pct"] = pipe[unit]["saving_to_target_pct"]
+        if summary.pipeline is not None:
+            run.summary["saving_to_target_seconds_pct"] = summary.pipeline.seconds.saving_to_target_pct
+            run.summary["saving_to_target_passes_pct"] = summary.pipeline.passes.saving_to_target_pct
         run.finish()
     elif cfg.logger.name == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
@@ -60,3 +92,4 @@ def log_summary(cfg: Config, summary: dict[str, Any], markdown: str, png: Path, 
         writer = SummaryWriter(str(run_dir / "tb" / "summary"))
         writer.add_text("summary", markdown)
         writer.close()
+

@@ -5,22 +5,23 @@ reset to (θ0, θk or a re-init), and how it was found (model and data config, c
 epochs, attack, seed, code version). Loading checks the file is a ticket and fits the model it is
 applied to, and says which of those failed.
 
-``python -m lth_lightning.pruning.tickets compare A.pt B.pt`` prints per-layer overlap of two tickets.
+``lth-lightning tickets show|compare`` (``pruning/cli.py``) prints a ticket or the overlap of two.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from lth_lightning.errors import TicketError
+from lth_lightning.config import Config
+from lth_lightning.errors import TicketError, first_line
 from lth_lightning.io import atomic_write
+from lth_lightning.version import code_version
 
 FORMAT = "lth_lightning.ticket/v1"
 
@@ -44,6 +45,23 @@ class Ticket:
                               f"(first mismatch: {where})")
         model.load_state_dict(self.weights)
 
+    def digest(self) -> str:
+        """A content hash of masks and weights: what a stage consuming this ticket depends on."""
+        h = hashlib.sha256()
+        for group in (self.masks, self.weights):
+            for name in sorted(group):
+                h.update(name.encode())
+                h.update(group[name].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return f"ticket-{h.hexdigest()[:12]}"
+
+
+def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
+    """How a ticket was made: full model and data config, pruning, seed, code version, plus ``extra``."""
+    data = {k: v for k, v in asdict(cfg.data).items() if k not in ("root", "download", "num_workers")}
+    return {"model": asdict(cfg.model), "data": data, "criterion": cfg.prune.criterion,
+            "include_classifier": cfg.prune.include_classifier, "reset": cfg.prune.reset, "seed": cfg.seed,
+            "code_version": code_version(), **extra}
+
 
 def save_ticket(path: str | Path, ticket: Ticket) -> Path:
     """Write atomically (temp file + rename), so a crash never leaves a half-written ticket."""
@@ -56,11 +74,13 @@ def load_ticket(path: str | Path) -> Ticket:
     path = Path(path)
     if not path.is_file():
         raise TicketError(f"ticket file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise TicketError(f"{path} is empty (0 bytes): not a ticket")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise TicketError(f"{path} is not a readable ticket (truncated or not a torch file: "
-                          f"{str(err).splitlines()[0][:120]})") from None
+                          f"{first_line(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TicketError(f"{path} is a torch file but not an lth_lightning ticket (no '{FORMAT}' tag)")
     return Ticket(payload["masks"], payload["weights"], payload.get("provenance", {}))
@@ -80,34 +100,3 @@ def compare_tickets(a: Ticket, b: Ticket) -> dict[str, dict[str, float]]:
         total_all += ma.numel()
     rows["overall"] = {"iou": inter_all / union_all if union_all else 1.0, "hamming": diff_all / total_all}
     return rows
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lth_lightning.pruning.tickets")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    cmp = sub.add_parser("compare", help="per-layer IoU and Hamming distance of two tickets")
-    cmp.add_argument("a")
-    cmp.add_argument("b")
-    show = sub.add_parser("show", help="provenance and per-layer sparsity of a ticket")
-    show.add_argument("path")
-    args = parser.parse_args(argv)
-    try:
-        if args.cmd == "compare":
-            rows = compare_tickets(load_ticket(args.a), load_ticket(args.b))
-            print(f"{'layer':50s} {'IoU':>7s} {'Hamming':>8s}")
-            for name, r in rows.items():
-                print(f"{name:50s} {r['iou']:7.4f} {r['hamming']:8.4f}")
-        else:
-            ticket = load_ticket(args.path)
-            for key, value in ticket.provenance.items():
-                print(f"{key}: {value}")
-            for name, mask in ticket.masks.items():
-                print(f"{name:50s} sparsity {1 - mask.float().mean().item():.4f}")
-    except TicketError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -1,0 +1,233 @@
+"""Typed results: what a training epoch, a stage and a pipeline arm produce, serialised in one place.
+
+Accuracies are percentages. ``None`` means *not measured* (no robust evaluation, a target never
+reached) and is rendered as "–" (``fmt``), never as 0. ``to_json``/``from_json`` are the only code that
+turns these into or out of plain JSON, so reports, aggregates, W&B replays and IMP tables read
+attributes, not string keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+NOT_MEASURED = "–"
+
+
+@dataclass
+class Ledger:
+    """Training cost so far: forward+backward passes per example, and seconds (validation excluded)."""
+
+    passes: float = 0.0
+    train_seconds: float = 0.0
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    val_clean: float
+    val_robust: float | None  # None: robust accuracy was not measured this epoch
+    passes: float
+    train_seconds: float
+
+    def metric(self, name: str) -> float | None:
+        """``val_clean`` or ``val_robust`` by name (the report's target metric)."""
+        return self.val_clean if name == "val_clean" else self.val_robust
+
+
+@dataclass
+class ThreatModel:
+    """What a robust accuracy means: the attack that produced it."""
+
+    norm: str
+    eps: float
+    steps: int
+    restarts: int = 1
+
+    def label(self) -> str:
+        k = self.eps * 255
+        eps = f"{round(k)}/255" if abs(k - round(k)) < 1e-6 and 0 < k <= 16 else f"{self.eps:.3g}"
+        restarts = f"×{self.restarts}" if self.restarts > 1 else ""
+        return f"PGD-{self.steps}{restarts} {'L∞' if self.norm == 'linf' else 'L2'} ε={eps}"
+
+
+@dataclass
+class TestResult:
+    clean: float
+    robust: float | None = None  # PGD with restarts; None when robust evaluation is off
+    autoattack: float | None = None
+    threat: ThreatModel | None = None
+
+
+@dataclass
+class StageResult:
+    """One finished stage (a ``fit`` + optional ``test``), as ``result.json`` stores it."""
+
+    stage: str
+    epochs: int
+    history: list[EpochRecord]
+    ledger: Ledger
+    sparsity: float  # fraction of prunable weights that were zero while training
+    test: TestResult | None = None
+    best_checkpoint: str | None = None
+    ticket: str | None = None  # the ticket file this stage wrote (finding stages, IMP levels)
+    dir: str = ""
+
+    def best(self, metric: str = "val_robust") -> float | None:
+        values = [v for h in self.history if (v := h.metric(metric)) is not None]
+        return max(values) if values else None
+
+    def first(self, metric: str = "val_robust") -> float | None:
+        return self.history[0].metric(metric) if self.history else None
+
+
+@dataclass
+class EvalResult:
+    """``task=eval``: a checkpoint (or ticket) re-evaluated, as ``eval.json`` stores it."""
+
+    checkpoint: str
+    split: str
+    sparsity: float  # %
+    test: TestResult
+
+
+@dataclass
+class CostToTarget:
+    epochs: int | None = None  # None: never reached
+    seconds: float | None = None
+    passes: float | None = None
+
+
+@dataclass
+class Cost:
+    seconds: float
+    passes: float
+
+
+@dataclass
+class ArmSummary:
+    sparsity: float  # %
+    epochs: int
+    epoch1_val_robust: float | None
+    epoch1_val_clean: float | None
+    best_val_robust: float | None
+    best_val_clean: float | None
+    to_target: CostToTarget
+    find_cost: Cost
+    total: Cost
+    test: TestResult | None
+    history: list[EpochRecord]
+
+
+@dataclass
+class UnitSaving:
+    fast_ticket_to_target: float | None
+    dense_to_target: float | None
+    saving_to_target_pct: float | None
+    fast_ticket_full: float
+    dense_full: float
+    saving_full_pct: float | None
+
+
+@dataclass
+class PipelineCost:
+    seconds: UnitSaving
+    passes: UnitSaving
+
+
+@dataclass
+class RunInfo:
+    data: str
+    model: str
+    attack: str
+    find_attack: str
+    find_lr: float
+    prune_ratio: float
+    seed: int
+    threat: str  # the threat model of every robust number, e.g. "PGD-10 L∞ ε=8/255"
+
+
+@dataclass
+class Summary:
+    target: float
+    target_metric: str
+    config: RunInfo
+    arms: dict[str, ArmSummary] = field(default_factory=dict)
+    pipeline: PipelineCost | None = None
+
+
+@dataclass
+class LevelRow:
+    """One IMP level in ``levels.md``: sparsity it trained at, last-epoch validation, test."""
+
+    level: int
+    sparsity: float  # %
+    val_clean: float | None
+    val_robust: float | None
+    test_clean: float | None
+    test_robust: float | None
+    test_autoattack: float | None
+    train_seconds: float
+
+    @classmethod
+    def of(cls, level: int, r: StageResult) -> LevelRow:
+        last = r.history[-1] if r.history else None
+        t = r.test
+        return cls(level, round(100 * r.sparsity, 2), _r(last and last.val_clean), _r(last and last.val_robust),
+                   t and t.clean, t and t.robust, t and t.autoattack, round(r.ledger.train_seconds, 1))
+
+
+@dataclass
+class ImpResult:
+    levels: list[LevelRow]
+    threat: str | None  # threat model of the robust columns; None: robust evaluation off
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def fmt(value: float | int | None, spec: str = ".2f", unit: str = "", missing: str = NOT_MEASURED) -> str:
+    """A number for a table; ``missing`` (default "–") when it was not measured."""
+    return missing if value is None else format(value, spec) + unit
+
+
+# -- serialisation ------------------------------------------------------------------------------
+def to_json(obj: Any) -> Any:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """Rebuild a (nested) result dataclass from its ``to_json`` form."""
+    return _build(cls, data)
+
+
+def _build(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(inner[0], data)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_build(item, d) for d in data]
+    if origin is dict:
+        _, value = typing.get_args(tp)
+        return {k: _build(value, v) for k, v in data.items()}
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _build(hints[k], v) for k, v in data.items() if k in names})
+    return data
+
+
+def read_json(cls: type[T], path: Path) -> T:
+    return from_json(cls, json.loads(Path(path).read_text()))

@@ -1,0 +1,151 @@
+"""What a new user types: bad inputs get one ``error:`` line and exit 2 (nothing written is touched), the
+tickets subcommand, and exact cost and sample counts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lth_lightning import cli
+from lth_lightning.data import build_datamodule
+from lth_lightning.pipelines.runner import build_trainer, make_module
+from lth_lightning.pruning import Ticket, save_ticket
+from lth_lightning.pruning.cli import main as tickets_main
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lth_lightning", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=180)
+
+
+def _one_error_line(out: subprocess.CompletedProcess) -> str:
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    assert lines[-1].startswith("error: ")
+    return lines[-1]
+
+
+def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
+    afile = tmp_path / "a_file"
+    afile.write_text("keep me")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    fill = {"file": afile, "empty": tmp_path / "empty.pt", "tmp": tmp_path}
+    args = [a.format(**fill) for a in args]
+    if not any(a.startswith("hydra.run.dir") for a in args):
+        args.append(f"hydra.run.dir={tmp_path / 'run'}")
+    return args, fill
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [  # refused before Hydra composes anything: checked in-process
+        (["model=resnet99"], "error: model='resnet99' is unknown; choose one of lenet, mlp,"),
+        (["-m", "model=lenet,resnet99"], "error: model='resnet99' is unknown"),
+        (["+prune.ratoi=0.5"], "error: prune.ratoi is not a setting; did you mean prune.ratio?"),
+        (["prune.ratoi=0.5"], "error: prune.ratoi is not a setting; did you mean prune.ratio?"),
+        (["hydra.run.dir={file}/run"], "error: hydra.run.dir={file}/run is not a writable folder"),
+        (["hydra.run.dir=/proc/lth_run"], "error: hydra.run.dir=/proc/lth_run is not a writable folder"),
+    ],
+)
+def test_bad_command_line_is_refused_before_hydra(tmp_path, monkeypatch, capsys, args, expected):
+    args, fill = _fill(args, tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lth-lightning", *args])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected.format(**fill) in err[0]
+    assert fill["file"].read_text() == "keep me"  # nothing already written is touched
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [  # found once the config is composed: the real entry point, in a subprocess
+        (["ticket={empty}"], "is empty (0 bytes): not a ticket"),
+        (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
+         "error: pipeline.cache_dir={file}/cache is not a writable folder"),
+        (["experiment=fast_ticket", "attack=none", "pipeline.find.attack=none", "pipeline.target_metric=val_robust"],
+         "use pipeline.target_metric=val_clean"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    args, fill = _fill(args, tmp_path)
+    line = _one_error_line(_cli(*args, cwd=tmp_path))
+    assert expected.format(**fill) in line
+    assert fill["file"].read_text() == "keep me"
+
+
+def test_tickets_subcommand_of_the_entry_point(tmp_path, capsys):
+    masks = {"net.w": torch.tensor([[True, False], [False, False]])}
+    save_ticket(tmp_path / "a.pt", Ticket(masks, {"net.w": torch.ones(2, 2)}, {"model": {"name": "lenet"}}))
+    show = _cli("tickets", "show", str(tmp_path / "a.pt"), cwd=tmp_path)  # the console entry point itself
+    assert show.returncode == 0 and "net.w" in show.stdout and "sparsity 0.7500" in show.stdout
+    assert "Warning" not in show.stderr, show.stderr
+    assert tickets_main(["compare", str(tmp_path / "a.pt"), str(tmp_path / "a.pt")]) == 0
+    assert "overall" in (out := capsys.readouterr().out) and "1.0000" in out
+    (tmp_path / "empty.pt").write_bytes(b"")
+    assert tickets_main(["show", str(tmp_path / "empty.pt")]) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+class Counter:
+    """Counts the examples every forward pass of a module sees."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.seen = 0
+        module.register_forward_pre_hook(self)
+
+    def __call__(self, _module, inputs) -> None:
+        self.seen += inputs[0].shape[0]
+
+
+@pytest.mark.parametrize(("attack", "per_example"),
+                         [("none", 1), ("fgsm", 2), ("fgsm_rs", 2), ("pgd", 4), ("pgd_l2", 4), ("trades", 6)])
+def test_ledger_counts_every_forward_pass(make_cfg, tmp_path, attack, per_example):
+    """Natural 1, FGSM 2, PGD-3 4, TRADES-3 6 (clean target + 3 steps + clean and adversarial update)."""
+    cfg = make_cfg(f"attack={attack}", "attack.steps=3", "trainer.limit_train_batches=2", "trainer.limit_val_batches=0",
+                   "data.batch_size=16")
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info)
+    counter = Counter(module.model)
+    build_trainer(cfg.trainer, tmp_path, 1, [], False).fit(module, datamodule=dm)
+    assert module.ledger.passes == counter.seen == 2 * 16 * per_example
+
+
+class CountingAttack:
+    def __init__(self, attack) -> None:
+        self.attack, self.seen = attack, 0
+
+    def __call__(self, model, x, y):
+        self.seen += len(x)
+        return self.attack(model, x, y)
+
+    def __getattr__(self, name):
+        return getattr(self.attack, name)
+
+
+def test_robust_sample_counts_are_exact(make_cfg, tmp_path):
+    """100 robust validation samples means 100, not one 512-image batch."""
+    cfg = make_cfg("attack=fgsm", "eval.val_robust_samples=100", "data.eval_batch_size=512",
+                   "trainer.limit_train_batches=1")
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info)
+    module.eval_attack = CountingAttack(module.eval_attack)
+    build_trainer(cfg.trainer, tmp_path, 2, [], False).fit(module, datamodule=dm)
+    assert module.eval_attack.seen == 2 * 100
+    assert all(h.val_robust is not None for h in module.history)
+
+
+def test_natural_training_measures_no_robustness_unless_asked(make_cfg, tmp_path):
+    cfg = make_cfg("attack=none", "trainer.limit_train_batches=1")
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info)
+    build_trainer(cfg.trainer, tmp_path, 1, [], False).fit(module, datamodule=dm)
+    assert module.threat is None and module.history[0].val_robust is None
+    asked = make_module(make_cfg("attack=none", "eval.robust=true"), dm.info)
+    assert asked.threat is not None and asked.threat.label() == "PGD-10 L∞ ε=8/255"

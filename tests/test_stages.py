@@ -1,0 +1,153 @@
+"""Stage identities are derived from the config each stage runs: every config field is checked, generated
+from the dataclasses, against which of fast_ticket's stages it must (and must not) re-run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from lth_lightning import config as config_module
+from lth_lightning.config import Config, ConfigError
+from lth_lightning.pipelines import stages
+from lth_lightning.pipelines.fast_ticket import arm_stage, find_stage
+from lth_lightning.pipelines.stages import Stage, claim_dir
+
+ARMS = ("ticket", "reinit", "dense")
+ALL = {"find", *ARMS}
+FINDING = {"find", "ticket", "reinit"}  # the finding stage and the arms that consume its ticket
+TRAINING = {"ticket", "reinit", "dense"}
+
+# every string the schema accepts somewhere: candidate values for string fields
+POOL = sorted({v for name in dir(config_module) if name.isupper()
+               for v in getattr(config_module, name) if isinstance(v, str)}
+              | {"sgd", "adam", "constant", "multistep", "cosine", "train", "eval", "linf", "l2", "off", "apgd",
+                 "standard", "csv", "wandb", "offline", "online", "cpu", "gpu", "auto", "ddp", "val", "test",
+                 "val_robust", "val_clean", "val/clean_acc"})
+
+# A base where the conditional settings are live: PGD finding (attack steps matter to it), a multistep
+# finding schedule (milestones matter), random criterion (prune.seed), rewind (rewind_epoch), a WRN (depth,
+# width), synthetic data (shape), AutoAttack on (its sample count).
+BASE = ["experiment=fast_ticket", "pipeline.find.attack=pgd", "pipeline.find.schedule=multistep",
+        "prune.criterion=random", "prune.reset=rewind", "model=wrn", "model.depth=10", "model.width=1",
+        "data=synthetic", "eval.autoattack=apgd"]
+
+
+def stage_ids(cfg: Config) -> dict[str, str]:
+    find = find_stage(cfg, cfg.pipeline.find.lr)
+    return {"find": find.identity, **{arm: arm_stage(cfg, arm, find).identity for arm in ARMS}}
+
+
+def leaves(obj: Any, prefix: str = "", affects: bool = True):
+    """(dotted path, value, whether any field on the path may affect results) for every leaf field."""
+    for f in dataclasses.fields(obj):
+        value, path = getattr(obj, f.name), f"{prefix}{f.name}"
+        live = affects and f.metadata.get("identity", True)
+        if dataclasses.is_dataclass(value):
+            yield from leaves(value, f"{path}.", live)
+        else:
+            yield path, value, live
+
+
+def replaced(obj: Any, path: str, value: Any) -> Any:
+    """``obj`` with the field at ``path`` set: every dataclass on the path re-validates itself."""
+    head, _, rest = path.partition(".")
+    inner = replaced(getattr(obj, head), rest, value) if rest else value
+    return dataclasses.replace(obj, **{head: inner})
+
+
+def alternatives(value: Any) -> list[Any]:
+    if isinstance(value, bool):
+        return [not value]
+    if value is None:
+        return [0.5, 1, *POOL]
+    if isinstance(value, int):
+        return [value + 1, value + 6]
+    if isinstance(value, float):
+        return [value * 0.5 + 0.01, value + 1.0]
+    if isinstance(value, str):
+        return [*(o for o in POOL if o != value), value + "_x"]
+    if isinstance(value, list):
+        return [value[:-1], [alternatives(value[0])[0], *value[1:]]] if value else [[0.5]]
+    return []
+
+
+def expected(cfg: Config, path: str, live: bool) -> set[str]:
+    """Which stages a change of ``path`` must re-run; the rule follows the pipeline's structure."""
+    section, _, leaf = path.partition(".")
+    owner = getattr(cfg, section) if leaf and "." not in leaf else None
+    rules = {"pipeline.ticket_epochs": {"ticket", "reinit"}, "pipeline.dense_epochs": {"dense"},
+             "trainer.max_epochs": set(),  # each stage's epochs come from the pipeline
+             "prune.reinit_seed": {"reinit"},  # only the re-init control is re-initialised (reset=rewind here)
+             # the finding stage has its own LR, schedule and attack name (pipeline.find)
+             "optim.lr": TRAINING, "optim.schedule": TRAINING, "optim.warmup_epochs": TRAINING,
+             "attack.name": TRAINING}
+    if not live:
+        return set()
+    if path in rules:
+        return rules[path]
+    if owner is not None and leaf in getattr(owner, "unused", set)():
+        return set()
+    if path.startswith("pipeline.find."):
+        return FINDING
+    return FINDING if section == "prune" else ALL
+
+
+def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
+    base = make_cfg(*BASE)
+    before = stage_ids(base)
+    assert len(set(before.values())) == 4
+    checked, skipped = [], []
+    for path, value, live in leaves(base):
+        for candidate in alternatives(value):
+            try:
+                changed_cfg = replaced(base, path, candidate)
+            except (ConfigError, TypeError, ValueError):
+                continue
+            break
+        else:
+            skipped.append(path)
+            continue
+        after = stage_ids(changed_cfg)
+        changed = {k for k in before if before[k] != after[k]}
+        assert changed == expected(base, path, live), f"{path}: {value!r} -> {candidate!r}"
+        checked.append(path)
+    assert skipped == ["ticket"]  # task=fast_ticket refuses ticket=<file>: nothing to compare
+    assert len(checked) > 80
+
+
+@pytest.mark.parametrize(
+    ("shared", "change", "changed"),
+    [  # the stale-stage bugs of the issue, and the needless re-runs
+        ([], ["attack.bn_mode=eval"], ALL),
+        (["pipeline.find.attack=pgd"], ["attack.steps=3"], ALL),
+        (["pipeline.find.attack=fgsm"], ["attack.steps=3"], TRAINING),  # FGSM finding has no steps
+        (["pipeline.find.schedule=multistep"], ["optim.milestones=[0.3,0.6]"], ALL),
+        (["pipeline.find.schedule=constant"], ["optim.milestones=[0.3,0.6]"], TRAINING),
+        ([], ["prune.reinit_seed=7"], {"reinit"}),
+        (["prune.reset=reinit"], ["prune.reinit_seed=7"], FINDING),  # the ticket itself is a re-init
+        ([], ["trainer.num_threads=1", "logger=wandb", "data.root=/elsewhere", "pipeline.cache_dir=/x"], set()),
+    ],
+)
+def test_named_cases(make_cfg, shared, change, changed):
+    a = stage_ids(make_cfg("experiment=fast_ticket", *shared))
+    b = stage_ids(make_cfg("experiment=fast_ticket", *shared, *change))
+    assert {k for k in a if a[k] != b[k]} == changed
+
+
+def test_stage_seed_and_dir_are_derived_from_the_identity(make_cfg, tmp_path, monkeypatch):
+    cfg = make_cfg("experiment=fast_ticket")
+    stage = find_stage(cfg, 0.01)
+    assert stage.seed == find_stage(cfg, 0.01).seed != find_stage(cfg, 0.05).seed
+    out = stages.cached_dir(stage, tmp_path)
+    record = json.loads((out / "stage.json").read_text())
+    assert out.name == stage.identity == record["identity"] and record["code_version"]
+    said: list[str] = []
+    monkeypatch.setattr(stages, "rank_zero_info", said.append)
+    (out / "stage.json").write_text(json.dumps({**record, "code_version": "0.0.1+old"}))
+    claim_dir(stage, out)  # made by other code: reused, and the log says so
+    assert said and "0.0.1+old" in said[0]
+    with pytest.raises(ConfigError, match="of another config"):
+        claim_dir(Stage("find", dataclasses.replace(cfg, seed=1)), out)
