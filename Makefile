@@ -1,4 +1,4 @@
-# make run: create .venv, install, run the main job on the embedded digits data.
+# make run: create .venv, install, run the main job (the budget frontier) on the embedded digits data.
 # make test: same install, then the test suite.
 PY ?= python3
 VENV := .venv
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	WANDB_MODE=offline $(BIN)/python -m lth_lightning +experiment=fast_ticket
+	WANDB_MODE=offline $(BIN)/python -m lth_lightning +experiment=frontier
 
 test: $(STAMP)
 	WANDB_MODE=offline $(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""python -m benches {overhead,attack,mask,levers,claim,gpu,report,all} [--repeats N] [--quick]
+"""python -m benches {overhead,attack,mask,levers,claim,frontier,gpu,report,all} [--repeats N] [--quick]
 
 Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
 results go to benches/results/<name>.json and ``report`` renders docs/benchmarks.md from them.
@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from benches.common import RESULTS, interleaved, save, summarize, timed
@@ -132,6 +134,21 @@ def claim(args) -> None:
     save(f"claim{suffix}", {"workload": workload, "runs": runs})
 
 
+def frontier(args) -> None:
+    """7. The budget frontier on real MNIST (+experiment=frontier_mnist): ticket vs dense at every budget and LR."""
+    run_dir = ROOT / "outputs" / "bench_frontier"
+    cmd = [sys.executable, "-m", "lth_lightning", "+experiment=frontier_mnist", f"data.root={DATA_ROOT}",
+           f"pipeline.cache_dir={args.cache_dir}", f"hydra.run.dir={run_dir}", *args.overrides]
+    print(" ".join(cmd), flush=True)
+    started = time.time()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    result = json.loads((run_dir / "frontier.json").read_text())
+    save("frontier", {"workload": " ".join(["+experiment=frontier_mnist", *args.overrides]),
+                      "wall_seconds": round(time.time() - started, 1), "result": result,
+                      "markdown": (run_dir / "frontier.md").read_text()})
+    shutil.copy(run_dir / "frontier.png", ROOT / "docs" / "frontier_mnist.png")
+
+
 def gpu(args) -> None:
     """6. GPU PGD-10 training img/s: VGG16 / ResNet18, CIFAR-shaped data, fp32 vs bf16 (+channels_last, +compile)."""
     import torch
@@ -156,7 +173,8 @@ def gpu(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benches")
-    parser.add_argument("what", choices=["overhead", "attack", "mask", "levers", "claim", "gpu", "report", "all"])
+    parser.add_argument("what", choices=["overhead", "attack", "mask", "levers", "claim", "frontier", "gpu", "report",
+                                         "all"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for reporting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

@@ -9,11 +9,12 @@ from typing import Any
 START, END = "<!-- generated:start -->", "<!-- generated:end -->"
 COMMANDS = {"overhead": "python -m benches overhead", "attack": "python -m benches attack",
             "mask": "python -m benches mask", "levers": "python -m benches levers",
-            "claim": "python -m benches claim --seeds 0 1", "gpu": "python -m benches gpu"}
+            "claim": "python -m benches claim --seeds 0 1", "gpu": "python -m benches gpu",
+            "frontier": "python -m benches frontier"}
 TITLES = {"overhead": "1. Framework overhead (Lightning vs hand-written PGD loop)",
           "attack": "2. Attack speed (ours vs torchattacks PGD)", "mask": "3. Mask cost",
           "levers": "5. Speed levers (CPU)", "claim": "4. The product claim on real MNIST",
-          "gpu": "6. GPU throughput"}
+          "gpu": "6. GPU throughput", "frontier": "7. The budget frontier on real MNIST"}
 
 
 def _ratio_table(result: dict[str, Any], target: float | None) -> list[str]:
@@ -60,6 +61,11 @@ def _section(name: str, data: dict[str, Any]) -> list[str]:
             f"Machine: {m.get('gpu', m['cpu'])}, {m['threads']} threads, torch {m['torch']}, {m['date']}.", ""]
     if name == "claim":
         return [*head, *_claim_table(data["runs"]), ""]
+    if name == "frontier":  # the task's own report, headings demoted, plus its plot and CPU time
+        body = [line.replace("# ", "#### ", 1) if line.startswith("#") else line
+                for line in data["markdown"].splitlines()]
+        return [*head, f"CPU time: {data['wall_seconds'] / 60:.0f} min.", "", *body, "",
+                "![MNIST frontier](frontier_mnist.png)", ""]
     if name == "attack":
         head += [f"Clean accuracy {data['clean_acc']:.2f} %; robust accuracy: "
                  + ", ".join(f"{k} {v:.2f} %" for k, v in data["robust_acc"].items()), ""]

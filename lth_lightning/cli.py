@@ -54,6 +54,10 @@ def run(raw: DictConfig) -> object:
         from lth_lightning.pipelines.fast_ticket import run_fast_ticket
 
         return run_fast_ticket(cfg)
+    if cfg.task == "frontier":
+        from lth_lightning.pipelines.frontier import run_frontier
+
+        return run_frontier(cfg)
     if cfg.task == "eval":
         from lth_lightning.pipelines.evaluate import run_eval
 

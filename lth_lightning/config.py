@@ -25,7 +25,7 @@ MODELS = ("lenet", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet1
 ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
 CRITERIA = ("global", "layerwise", "layer_normalized", "random")
 RESETS = ("init", "rewind", "reinit", "finetune")
-TASKS = ("train", "fast_ticket", "eval")
+TASKS = ("train", "fast_ticket", "frontier", "eval")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -268,6 +268,29 @@ class PipelineConfig:
 
 
 @dataclass
+class FrontierConfig:
+    """``task=frontier``: every arm at every budget (epochs) and peak LR, from the same θ0, per seed.
+
+    Which runs exist, not what a run computes: each run is a cached stage of its own (``NO_EFFECT``)."""
+
+    budgets: list[int] = field(default_factory=lambda: [1, 2, 4, 8], metadata=NO_EFFECT)
+    lrs: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2], metadata=NO_EFFECT)  # same grid, all arms
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=NO_EFFECT)
+    arms: list[str] = field(default_factory=lambda: ["ticket", "dense"], metadata=NO_EFFECT)  # + reinit
+    levels: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # accuracy %; empty: from the dense front
+    saving_threshold: float = field(default=10.0, metadata=NO_EFFECT)  # headline: ticket >= this % cheaper
+    tie_sigmas: float = field(default=2.0, metadata=NO_EFFECT)  # a difference under this many stds is a tie
+
+    def __post_init__(self) -> None:
+        _require(bool(self.budgets) and min(self.budgets) > 0, "frontier.budgets must be positive epochs")
+        _require(bool(self.lrs) and min(self.lrs) > 0, "frontier.lrs must be positive")
+        _require(bool(self.seeds), "frontier.seeds must name at least one seed")
+        for arm in self.arms:
+            _choice("frontier.arms entry", arm, ("ticket", "dense", "reinit"))
+        _require("dense" in self.arms, "frontier.arms needs dense: savings are measured against it")
+
+
+@dataclass
 class TrainerConfig:
     """Passed to ``lightning.Trainer`` (plus the two switches Lightning has no flag for)."""
 
@@ -320,6 +343,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    frontier: FrontierConfig = field(default_factory=FrontierConfig, metadata=NO_EFFECT)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig, metadata=NO_EFFECT)
 
@@ -327,8 +351,8 @@ class Config:
         _choice("task", self.task, TASKS)
         _choice("eval_split", self.eval_split, ("val", "test"))
         _require(self.task != "eval" or bool(self.ckpt_path or self.ticket), "task=eval needs ckpt_path=<file>")
-        _require(self.task != "fast_ticket" or self.ticket is None,
-                 "task=fast_ticket finds its own ticket; ticket=<file> is for task=train")
+        _require(self.task not in ("fast_ticket", "frontier") or self.ticket is None,
+                 f"task={self.task} finds its own ticket; ticket=<file> is for task=train")
 
 
 def validate(cfg: DictConfig | dict) -> Config:

@@ -231,3 +231,72 @@ def _build(tp: Any, data: Any) -> Any:
 
 def read_json(cls: type[T], path: Path) -> T:
     return from_json(cls, json.loads(Path(path).read_text()))
+
+
+# -- the budget frontier ---------------------------------------------------------------------------
+@dataclass
+class FrontPoint:
+    """A point an arm can stop at: cost so far (finding included) and the best accuracy reached by then."""
+
+    passes: float
+    seconds: float
+    accuracy: float
+
+
+@dataclass
+class BudgetRun:
+    """One training run of the frontier: an arm, a seed, a budget (epochs) and a peak LR."""
+
+    arm: str
+    seed: int
+    budget: int
+    lr: float
+    find_passes: float
+    find_seconds: float
+    best_val: float | None  # best target-metric accuracy on validation
+    test_robust: float | None  # test PGD at the best-robust checkpoint
+    test_clean: float | None
+    points: list[FrontPoint]
+
+
+@dataclass
+class Spread:
+    """Mean ± std over seeds (std None with one seed); ``n`` seeds measured."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+
+@dataclass
+class BudgetRow:
+    arm: str
+    budget: int
+    lr: float  # the peak LR chosen on validation (best mean over seeds)
+    best_val: Spread
+    test_robust: Spread
+    passes: Spread  # total cost of the run, finding included
+
+
+@dataclass
+class LevelCost:
+    """The cheapest cost at which each arm's front reaches accuracy ``level``; the saving and its verdict."""
+
+    level: float
+    passes: dict[str, Spread]  # arm -> cost over seeds (mean None: not reached by every seed)
+    seconds: dict[str, Spread]
+    saving_pct: float | None  # ticket vs dense, in passes
+    verdict: str  # "ticket cheaper", "dense cheaper", "tie", "single seed", "not reached"
+
+
+@dataclass
+class FrontierResult:
+    metric: str
+    threat: str
+    budgets: list[int]
+    lrs: list[float]
+    seeds: list[int]
+    rows: list[BudgetRow]
+    levels: list[LevelCost]
+    headline: str
+    runs: list[BudgetRun] = field(default_factory=list)

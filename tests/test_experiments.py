@@ -11,6 +11,7 @@ import pytest
 
 from lth_lightning.cli import CONF_DIR
 from lth_lightning.pipelines.fast_ticket import run_fast_ticket
+from lth_lightning.pipelines.frontier import run_frontier
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
 SHAPE = {"digits": "[1,8,8]", "mnist": "[1,28,28]", "cifar10": "[3,32,32]"}
@@ -34,6 +35,11 @@ def test_experiment_smoke_runs(make_cfg, experiment):
     own = dataclasses.replace(base.eval, autoattack_samples=2, autoattack=cfg.eval.autoattack)
     assert cfg.eval == own and cfg.attack == base.attack and cfg.pipeline.find == dataclasses.replace(
         base.pipeline.find, epochs=1)
+    if base.task == "frontier":
+        overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]"]
+        result = run_frontier(make_cfg(*overrides, fast=False))
+        assert {r.arm for r in result.runs} == set(base.frontier.arms) and result.headline
+        return
     summary = run_fast_ticket(cfg)
     expected = {"dense", "ticket", "reinit"} | {f"ticket@lr{lr:g}" for lr in base.pipeline.extra_find_lrs}
     assert set(summary.arms) == expected

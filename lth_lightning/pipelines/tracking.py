@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from lightning.pytorch.utilities import rank_zero_only
 
 from lth_lightning.config import Config
-from lth_lightning.results import StageResult, Summary
+from lth_lightning.results import FrontierResult, StageResult, Summary
 
 COLUMNS = ["arm", "sparsity", "epochs", "epoch1_val_robust", "best_val_robust", "epochs_to_target",
            "seconds_to_target", "passes_to_target", "test_clean", "test_robust"]
@@ -93,3 +93,25 @@ def log_summary(cfg: Config, summary: Summary, markdown: str, png: Path, run_dir
         writer.add_text("summary", markdown)
         writer.close()
 
+
+
+def log_frontier(cfg: Config, result: FrontierResult, markdown: str, png: Path, run_dir: Path) -> None:
+    """The level table and the fronts plot as a W&B ``frontier`` run in the group, or TensorBoard text."""
+    if cfg.logger.name == "wandb":
+        import wandb
+
+        run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name="frontier", job_type="frontier",
+                         dir=str(run_dir), mode=cfg.logger.mode, tags=list(cfg.logger.tags),
+                         config={"threat_model": result.threat, "budgets": result.budgets, "lrs": result.lrs})
+        arms = sorted(result.levels[0].passes) if result.levels else []
+        rows = [[lv.level, *(lv.passes[a].mean for a in arms), lv.saving_pct, lv.verdict] for lv in result.levels]
+        run.log({"frontier/levels": wandb.Table(columns=["level", *arms, "saving_pct", "verdict"], data=rows),
+                 "frontier/fronts": wandb.Image(str(png))})
+        run.summary["headline"] = result.headline
+        run.finish()
+    elif cfg.logger.name == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tb" / "frontier"))
+        writer.add_text("frontier", markdown)
+        writer.close()

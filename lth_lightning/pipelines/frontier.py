@@ -1,0 +1,190 @@
+"""``task=frontier``: what a boosting ticket saves at each accuracy level, against a fairly scheduled dense net.
+
+For every seed the ticket is found once (fast_ticket's finding stage; its cost is charged to every ticket
+point). Then every arm trains from the same θ0 at every budget in ``frontier.budgets`` on a *complete*
+schedule compressed to that budget (warmup and decay milestones scale with it) and at every peak LR of
+``frontier.lrs`` (the same grid for every arm, so no saving comes from a badly tuned baseline). Each run is
+a cached stage: a rerun of the same frontier trains nothing.
+
+An arm's front is the upper envelope of every epoch of every one of its runs: (cost so far, best
+validation accuracy so far). The best checkpoint is kept, so stopping a schedule early is a real option.
+Reading the fronts at accuracy levels gives "the cheapest cost to reach A" per arm and seed; across
+seeds, a saving smaller than ``frontier.tie_sigmas`` standard deviations of the paired difference is a tie.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from lth_lightning.config import Config
+from lth_lightning.data import ImageDataModule, build_datamodule
+from lth_lightning.pipelines.fast_ticket import check, find_ticket, train_arm
+from lth_lightning.pipelines.report import target_metric
+from lth_lightning.pipelines.runner import is_rank_zero, make_module
+from lth_lightning.results import (
+    BudgetRow,
+    BudgetRun,
+    FrontierResult,
+    FrontPoint,
+    LevelCost,
+    Spread,
+    StageResult,
+)
+
+LEVEL_FRACTIONS = (0.5, 0.75, 0.9, 0.95)  # default levels: these fractions of the dense front's top, and top - 1
+
+
+def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
+    """The run's config: the full schedule compressed to ``budget`` epochs at peak LR ``lr``.
+
+    Milestones are fractions of training already; warmup keeps its share of the full dense schedule."""
+    warmup = cfg.optim.warmup_epochs * budget / cfg.pipeline.dense_epochs
+    optim = dataclasses.replace(cfg.optim, lr=lr, warmup_epochs=warmup)
+    pipeline = dataclasses.replace(cfg.pipeline, ticket_epochs=budget, dense_epochs=budget)
+    return dataclasses.replace(cfg, seed=seed, optim=optim, pipeline=pipeline)
+
+
+def run_points(result: StageResult, metric: str, find: StageResult | None) -> list[FrontPoint]:
+    """Every epoch of a run as a stopping point: cost so far (finding included), best accuracy so far."""
+    offset_p, offset_s = (find.ledger.passes, find.ledger.train_seconds) if find else (0.0, 0.0)
+    points, best = [], None
+    for h in result.history:
+        value = h.metric(metric)
+        if value is not None:
+            best = value if best is None else max(best, value)
+        if best is not None:
+            points.append(FrontPoint(offset_p + h.passes, offset_s + h.train_seconds, best))
+    return points
+
+
+def envelope(points: Sequence[FrontPoint], unit: str = "passes") -> list[FrontPoint]:
+    """The upper envelope: points sorted by cost, each more accurate than every cheaper one."""
+    front: list[FrontPoint] = []
+    for p in sorted(points, key=lambda p: (getattr(p, unit), -p.accuracy)):
+        if not front or p.accuracy > front[-1].accuracy:
+            front.append(p)
+    return front
+
+
+def cheapest(front: Sequence[FrontPoint], level: float, unit: str = "passes") -> float | None:
+    """The lowest cost at which the front reaches ``level`` (None: never)."""
+    return next((getattr(p, unit) for p in front if p.accuracy >= level), None)
+
+
+def spread(values: Sequence[float | None]) -> Spread:
+    """Mean ± std over seeds; the mean is None unless every seed has a value (an arm must always get there)."""
+    if not values or any(v is None for v in values):
+        return Spread(None, None, sum(v is not None for v in values))
+    vals = [float(v) for v in values if v is not None]
+    return Spread(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None, len(vals))
+
+
+def verdict(ticket: Sequence[float | None], dense: Sequence[float | None], sigmas: float) -> tuple[float | None, str]:
+    """Saving % of the ticket over dense (mean costs) and whether it is more than ``sigmas`` paired stds."""
+    t, d = spread(ticket), spread(dense)
+    if t.mean is None or d.mean is None:
+        return None, "not reached" if d.mean is not None or t.mean is None else "dense not reached"
+    saving = 100.0 * (1.0 - t.mean / d.mean)
+    diffs = [dv - tv for tv, dv in zip(ticket, dense, strict=True)]  # type: ignore[operator]
+    if len(diffs) < 2:
+        return saving, "single seed"
+    sd = statistics.stdev(diffs)
+    if abs(statistics.fmean(diffs)) < sigmas * sd:
+        return saving, "tie"
+    return saving, "ticket cheaper" if saving > 0 else "dense cheaper"
+
+
+def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun]:
+    fc, runs = cfg.frontier, []
+    for seed in fc.seeds:
+        found = None
+        if any(a != "dense" for a in fc.arms):
+            found = find_ticket(dataclasses.replace(cfg, seed=seed), dm, cfg.pipeline.find.lr)
+        for budget in fc.budgets:
+            for lr in fc.lrs:
+                run_cfg = budget_config(cfg, seed, budget, lr)
+                for arm in fc.arms:
+                    name = f"{arm}@b{budget}-lr{lr:g}-s{seed}"
+                    result = train_arm(run_cfg, dm, arm, name, found if arm != "dense" else None)
+                    find = found[1] if found and arm != "dense" else None
+                    test = result.test
+                    runs.append(BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
+                                          find.ledger.train_seconds if find else 0.0, result.best(metric),
+                                          test.robust if test else None, test.clean if test else None,
+                                          run_points(result, metric, find)))
+    return runs
+
+
+def budget_rows(runs: list[BudgetRun], cfg: Config) -> list[BudgetRow]:
+    """Per arm and budget, the LR with the best mean validation accuracy over seeds, and what it gave."""
+    rows = []
+    for arm in cfg.frontier.arms:
+        for budget in cfg.frontier.budgets:
+            by_lr = {lr: [r for r in runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)] for lr in cfg.frontier.lrs}
+            lr, chosen = max(by_lr.items(), key=lambda kv: spread([r.best_val for r in kv[1]]).mean or -1.0)
+            rows.append(BudgetRow(arm, budget, lr, spread([r.best_val for r in chosen]),
+                                  spread([r.test_robust for r in chosen]),
+                                  spread([r.points[-1].passes if r.points else None for r in chosen])))
+    return rows
+
+
+def fronts(runs: list[BudgetRun], arm: str, seed: int, unit: str = "passes") -> list[FrontPoint]:
+    return envelope([p for r in runs if (r.arm, r.seed) == (arm, seed) for p in r.points], unit)
+
+
+def level_costs(runs: list[BudgetRun], cfg: Config) -> list[LevelCost]:
+    fc = cfg.frontier
+    tops = [fronts(runs, "dense", s)[-1].accuracy for s in fc.seeds if fronts(runs, "dense", s)]
+    top = statistics.fmean(tops) if tops else 0.0
+    levels = sorted(fc.levels) or sorted({round(f * top, 2) for f in LEVEL_FRACTIONS} | {round(top - 1.0, 2)})
+    out = []
+    for level in levels:
+        costs = {unit: {arm: [cheapest(fronts(runs, arm, s, unit), level, unit) for s in fc.seeds]
+                        for arm in fc.arms} for unit in ("passes", "seconds")}
+        saving, say = verdict(costs["passes"].get("ticket", [None] * len(fc.seeds)), costs["passes"]["dense"],
+                              fc.tie_sigmas)
+        out.append(LevelCost(level, {a: spread(v) for a, v in costs["passes"].items()},
+                             {a: spread(v) for a, v in costs["seconds"].items()}, saving, say))
+    return out
+
+
+def headline(levels: list[LevelCost], threshold: float, metric: str) -> str:
+    """One line: the highest accuracy level at which the ticket is at least ``threshold`` % cheaper, and
+    where it is not ahead."""
+    def ahead(lv: LevelCost) -> bool:
+        return lv.verdict in ("ticket cheaper", "single seed") and (lv.saving_pct or 0.0) >= threshold
+
+    wins = [lv for lv in levels if ahead(lv)]
+    others = ", ".join(f"{lv.level:.1f} % ({lv.verdict}{_pct(lv.saving_pct)})" for lv in levels if not ahead(lv))
+    if not wins:
+        return (f"The ticket is at least {threshold:g} % cheaper than dense at no accuracy level read "
+                f"({metric}): {others}.")
+    best = max(wins, key=lambda lv: lv.level)
+    note = ", one seed: no tie test" if best.verdict == "single seed" else ""
+    rest = f"; not at {others}" if others else ""
+    return (f"The ticket is at least {threshold:g} % cheaper than dense up to {best.level:.1f} % {metric} "
+            f"({best.saving_pct:.1f} % fewer passes, finding included{note}){rest}.")
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f", {value:+.1f} %"
+
+
+def run_frontier(cfg: Config) -> FrontierResult:
+    check(cfg)
+    metric = target_metric(cfg)
+    dm = build_datamodule(cfg.data)
+    runs = _train_runs(cfg, dm, metric)
+    levels = level_costs(runs, cfg)
+    threat = make_module(cfg, dm.info).threat  # the threat model every robust number carries
+    result = FrontierResult(metric, threat.label() if threat else "not measured", list(cfg.frontier.budgets),
+                            list(cfg.frontier.lrs), list(cfg.frontier.seeds), budget_rows(runs, cfg), levels,
+                            headline(levels, cfg.frontier.saving_threshold, metric), runs)
+    if is_rank_zero():
+        from lth_lightning.pipelines.frontier_report import publish_frontier
+
+        publish_frontier(cfg, result, Path(cfg.run_dir))
+    return result

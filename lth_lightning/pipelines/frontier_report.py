@@ -1,0 +1,97 @@
+"""The frontier report: ``frontier.json``, ``frontier.md``, ``frontier.png``, printed, and sent to W&B."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+from lth_lightning.config import Config
+from lth_lightning.io import write_json
+from lth_lightning.pipelines.frontier import fronts
+from lth_lightning.results import FrontierResult, Spread, fmt
+
+_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
+
+
+def _pm(s: Spread, spec: str = ".2f", missing: str = "not reached") -> str:
+    if s.mean is None:
+        return missing if s.n == 0 else f"{missing} ({s.n} seed{'s' if s.n > 1 else ''} did)"
+    return format(s.mean, spec) + (f" ± {format(s.std, spec)}" if s.std is not None else "")
+
+
+def render_frontier(result: FrontierResult) -> str:
+    arms = sorted({r.arm for r in result.rows}, key=["ticket", "reinit", "dense"].index)
+    metric = f"{_NAMES[result.metric]} [{result.threat}]" if result.metric == "val_robust" else _NAMES[result.metric]
+    lines = [f"# Budget frontier ({len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}: "
+             f"{', '.join(map(str, result.seeds))})", "", f"**{result.headline}**", "",
+             f"Accuracy: {metric}, mean ± std over seeds. Cost: forward passes per example, finding included for "
+             "ticket arms. Each arm's front is the upper envelope of every epoch of every run "
+             f"(budgets {result.budgets} epochs × peak LRs {result.lrs}).", "",
+             "## Cheapest cost to reach each accuracy level", "",
+             "| level % | " + " | ".join(f"{a} passes" for a in arms) + " | "
+             + " | ".join(f"{a} s" for a in arms) + " | ticket saving | verdict |",
+             "|---|" + "---|" * (2 * len(arms) + 2)]
+    for lv in result.levels:
+        lines.append(f"| {lv.level:.2f} | " + " | ".join(_pm(lv.passes[a], ".3g") for a in arms) + " | "
+                     + " | ".join(_pm(lv.seconds[a], ".1f") for a in arms)
+                     + f" | {fmt(lv.saving_pct, '.1f', ' %')} | {lv.verdict} |")
+    lines += ["", "## Each budget at its best peak LR (chosen on validation)", "",
+              "| arm | budget (epochs) | peak LR | best val % | test PGD % (best checkpoint) | passes (total) |",
+              "|---|---|---|---|---|---|"]
+    for r in result.rows:
+        lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_pm(r.best_val, missing='–')} | "
+                     f"{_pm(r.test_robust, missing='–')} | {_pm(r.passes, '.3g', missing='–')} |")
+    lines += ["", "A saving under the tie threshold (paired difference across seeds) is reported as a tie; "
+              "\"not reached\" means some seed's front never got there."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(result: FrontierResult, path: Path) -> Path:
+    """Each arm's front, mean ± std over seeds, against cost on a log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    costs = [p.passes for r in result.runs for p in r.points]
+    grid = np.geomspace(max(min(costs), 1.0), max(costs), 200) if costs else np.array([1.0])
+    for arm in sorted({r.arm for r in result.runs}):
+        curves = []
+        for seed in result.seeds:
+            front = fronts(result.runs, arm, seed)
+            curves.append([max((p.accuracy for p in front if p.passes <= c), default=math.nan) for c in grid])
+        values = np.array(curves, dtype=float)
+        with warnings.catch_warnings():  # costs below an arm's first point are empty for every seed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        line = ax.plot(grid, mean, label=arm)[0]
+        if len(result.seeds) > 1:
+            ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    for lv in result.levels:
+        ax.axhline(lv.level, color="gray", lw=0.5, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("forward passes per example (finding included)")
+    ax.set_ylabel(f"best {_NAMES[result.metric]} so far (%)")
+    ax.set_title(result.headline if len(result.headline) < 70 else "budget frontier", fontsize=9)
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def publish_frontier(cfg: Config, result: FrontierResult, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "frontier.json", result)
+    markdown = render_frontier(result)
+    (run_dir / "frontier.md").write_text(markdown)
+    png = plot_frontier(result, run_dir / "frontier.png")
+    print(markdown)
+    print(f"written: {run_dir / 'frontier.md'}, {run_dir / 'frontier.json'}, {png}")
+    from lth_lightning.pipelines.tracking import log_frontier
+
+    log_frontier(cfg, result, markdown, png, run_dir)

@@ -1,0 +1,98 @@
+"""The budget frontier: schedule compression, fronts and their arithmetic on hand-made histories, finding
+cost charged once per seed to every ticket point, and a rerun that trains nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from lth_lightning.modules.schedule import lr_factor
+from lth_lightning.pipelines.frontier import (
+    budget_config,
+    cheapest,
+    envelope,
+    run_frontier,
+    run_points,
+    spread,
+    verdict,
+)
+from lth_lightning.results import EpochRecord, FrontierResult, FrontPoint, Ledger, StageResult, read_json
+
+
+def _p(passes: float, acc: float) -> FrontPoint:
+    return FrontPoint(passes, passes / 100, acc)
+
+
+@pytest.mark.parametrize("budget", [1, 2, 5, 8])
+def test_schedule_compresses_with_the_budget(make_cfg, budget):
+    """Warmup keeps its share of the full schedule; the ×0.1 drops land at 50 % and 75 % of any budget."""
+    cfg = make_cfg("experiment=frontier")  # dense 20 epochs, warmup 2, milestones 0.5/0.75
+    run = budget_config(cfg, seed=3, budget=budget, lr=0.2)
+    assert run.seed == 3 and run.optim.lr == 0.2 and run.pipeline.ticket_epochs == run.pipeline.dense_epochs == budget
+    assert run.optim.warmup_epochs == pytest.approx(2 * budget / 20)
+    per_epoch = 10
+    total = budget * per_epoch
+    factors = [lr_factor(step, total, per_epoch, run.optim) for step in range(total)]
+    warm = round(run.optim.warmup_epochs * per_epoch)
+    assert factors[warm] == pytest.approx(1.0)
+    assert factors[total // 2 - 1] == pytest.approx(1.0) and factors[total // 2] == pytest.approx(0.1)
+    third = -(-3 * total // 4)  # the first step at or past 75 %
+    assert factors[third - 1] == pytest.approx(0.1) and factors[third] == pytest.approx(0.01)
+
+
+def test_envelope_keeps_only_points_better_than_every_cheaper_one():
+    points = [_p(300, 50), _p(100, 20), _p(200, 10), _p(200, 40), _p(400, 45), _p(500, 60)]
+    assert [(p.passes, p.accuracy) for p in envelope(points)] == [(100, 20), (200, 40), (300, 50), (500, 60)]
+    front = envelope(points)
+    assert cheapest(front, 40) == 200 and cheapest(front, 41) == 300 and cheapest(front, 61) is None
+    assert cheapest(front, 10) == 100
+
+
+def test_run_points_charge_finding_and_keep_the_best_so_far():
+    history = [EpochRecord(1, 50, 30.0, 100, 1.0), EpochRecord(2, 60, None, 200, 2.0),
+               EpochRecord(3, 70, 25.0, 300, 3.0)]
+    result = StageResult("ticket", 3, history, Ledger(300, 3.0), 0.8)
+    find = StageResult("find", 1, [], Ledger(1000, 10.0), 0.0)
+    points = run_points(result, "val_robust", find)
+    assert [(p.passes, p.seconds, p.accuracy) for p in points] == [(1100, 11.0, 30.0), (1200, 12.0, 30.0),
+                                                                  (1300, 13.0, 30.0)]
+    assert run_points(result, "val_robust", None)[0].passes == 100
+
+
+def test_spread_and_verdicts():
+    assert spread([1.0, 3.0]).mean == 2.0 and spread([1.0, 3.0]).std == pytest.approx(2 ** 0.5)
+    assert spread([1.0, None]).mean is None and spread([1.0, None]).n == 1
+    saving, say = verdict([50.0, 52.0, 48.0], [100.0, 101.0, 99.0], 2.0)
+    assert saving == pytest.approx(50.0) and say == "ticket cheaper"
+    assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 2.0)[1] == "tie"  # noisy paired difference
+    assert verdict([150.0, 160.0], [100.0, 101.0], 2.0)[1] == "dense cheaper"
+    assert verdict([50.0], [100.0], 2.0) == (50.0, "single seed")
+    assert verdict([None, 50.0], [100.0, 100.0], 2.0) == (None, "not reached")
+    assert verdict([50.0, 50.0], [None, 100.0], 2.0) == (None, "dense not reached")
+
+
+TINY = ["experiment=frontier", "frontier.budgets=[1,2]", "frontier.lrs=[0.2]", "frontier.seeds=[0,1]",
+        "pipeline.find.epochs=1", "trainer.limit_train_batches=3", "attack.steps=2", "eval.val_robust_samples=64",
+        "data.test_subset=64"]
+
+
+def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
+    result = run_frontier(make_cfg(*TINY))
+    assert len(result.runs) == 2 * 2 * 1 * 2  # seeds × budgets × LRs × arms
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("find-*/result.json"))) == 2  # found once per seed
+    for run in result.runs:
+        finding = next(r for r in result.runs if r.seed == run.seed and r.arm == "ticket").find_passes
+        assert run.find_passes == (finding if run.arm == "ticket" else 0.0)  # charged to every ticket point
+        assert run.points and run.points[0].passes > run.find_passes
+        assert len(run.points) == run.budget
+    assert {r.arm for r in result.rows} == {"ticket", "dense"} and all(r.lr == 0.2 for r in result.rows)
+    assert result.levels and result.headline.startswith("The ticket is at least 10 % cheaper")
+    assert read_json(FrontierResult, tmp_path / "frontier.json") == result
+    md = (tmp_path / "frontier.md").read_text()
+    assert "Cheapest cost to reach each accuracy level" in md and "PGD-10 L∞ ε=0.2" in md
+    assert (tmp_path / "frontier.png").stat().st_size > 0
+    stamps = {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")}
+    assert len(stamps) == 2 + 8
+    again = run_frontier(make_cfg(*TINY, f"run_dir={tmp_path / 'again'}"))
+    assert {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")} == stamps  # nothing retrained
+    assert again.levels == result.levels
