@@ -231,18 +231,34 @@ class PruneConfig:
 
 @dataclass
 class FindConfig:
-    """Ticket finding: cheap (FGSM) training of the dense net at a small constant LR."""
+    """Ticket finding: cheap (FGSM) training of the dense net at a small constant LR.
+
+    ``stop=early_bird`` ends finding once the mask the criterion would cut stops moving (You et al. 2020):
+    the newest of the last ``window`` masks is within normalised Hamming distance ``threshold`` of each
+    of the others. ``epochs`` is then the cap. A check runs every ``check_every`` optimizer steps (0: each
+    epoch)."""
 
     epochs: int = 5
     lr: float = 0.01
     attack: str = "fgsm"  # none | fgsm | fgsm_rs | pgd
     schedule: str = "constant"
+    stop: str = "fixed"  # fixed | early_bird
+    window: int = 5
+    threshold: float = 0.1
+    check_every: int = 0
 
     def __post_init__(self) -> None:
+        _choice("pipeline.find.stop", self.stop, ("fixed", "early_bird"))
+        _require(self.window >= 2, "pipeline.find.window must be >= 2 (a mask and one to compare it with)")
+        _require(0.0 <= self.threshold <= 1.0, f"pipeline.find.threshold={self.threshold} must be in [0, 1]")
+        _require(self.check_every >= 0, "pipeline.find.check_every must be >= 0 (0: every epoch)")
         _require(self.epochs > 0, "pipeline.find.epochs must be positive")
         _require(self.lr > 0, f"pipeline.find.lr={self.lr} must be positive")
         _choice("pipeline.find.attack", self.attack, ("none", "fgsm", "fgsm_rs", "pgd"))
         _choice("pipeline.find.schedule", self.schedule, ("constant", "multistep", "cosine"))
+
+    def unused(self) -> set[str]:
+        return {"window", "threshold", "check_every"} if self.stop == "fixed" else set()
 
 
 @dataclass

@@ -66,6 +66,16 @@ class TestResult:
 
 
 @dataclass
+class EarlyBirdRecord:
+    """When early-bird finding stopped (None: it ran to its cap) and the mask distance at every check."""
+
+    stopped_epoch: int | None
+    stopped_step: int | None
+    cap_epochs: int
+    distances: list[float]
+
+
+@dataclass
 class StageResult:
     """One finished stage (a ``fit`` + optional ``test``), as ``result.json`` stores it."""
 
@@ -78,6 +88,7 @@ class StageResult:
     best_checkpoint: str | None = None
     ticket: str | None = None  # the ticket file this stage wrote (finding stages, IMP levels)
     dir: str = ""
+    early_bird: EarlyBirdRecord | None = None  # finding with pipeline.find.stop=early_bird
 
     def best(self, metric: str = "val_robust") -> float | None:
         values = [v for h in self.history if (v := h.metric(metric)) is not None]
@@ -123,6 +134,7 @@ class ArmSummary:
     total: Cost
     test: TestResult | None
     history: list[EpochRecord]
+    find_stop: EarlyBirdRecord | None = None  # how the ticket's finding ended (early-bird)
 
 
 @dataclass

@@ -21,7 +21,9 @@ from lth_lightning.pipelines import fast_ticket, level
 
 def main(out: Path) -> None:
     overrides = ["experiment=fast_ticket", "trainer=ddp_sim", "trainer.enable_progress_bar=false",
-                 "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
+                 "pipeline.find.epochs=3", "pipeline.find.stop=early_bird", "pipeline.find.window=2",
+                 # early-bird settles at the 2nd check: both ranks must stop there
+                 "pipeline.find.threshold=1.0", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
                  "trainer.limit_train_batches=3", "trainer.limit_test_batches=1", "eval.autoattack=off",
                  "eval.val_robust_samples=64", "attack.steps=2", f"pipeline.cache_dir={out / 'cache'}",
                  f"run_dir={out / 'run'}"]
@@ -33,7 +35,8 @@ def main(out: Path) -> None:
     def dumping_stage(stage, out_dir, module, dm, name=None, *args, **kwargs):
         result = original(stage, out_dir, module, dm, name, *args, **kwargs)
         state = {"weights": {k: v.cpu() for k, v in module.model.state_dict().items()},
-                 "masks": module.masks.as_dict(), "ledger": {"passes": module.ledger.passes}}
+                 "masks": module.masks.as_dict(), "ledger": {"passes": module.ledger.passes},
+                 "epochs": len(module.history)}
         torch.save(state, out / f"rank{rank}_{name or stage.kind}.pt")
         return result
 

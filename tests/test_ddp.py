@@ -24,6 +24,7 @@ def test_two_rank_ddp_pipeline_keeps_ranks_identical(tmp_path):
         assert all(torch.equal(r0["masks"][k], r1["masks"][k]) for k in r0["masks"])
         assert all(torch.equal(r0["weights"][k], r1["weights"][k]) for k in r0["weights"]), stage
         assert r0["ledger"]["passes"] == r1["ledger"]["passes"] > 0
+        assert r0["epochs"] == r1["epochs"] == (2 if stage.startswith("find") else 1)  # early bird: same stop
     ticket = torch.load(tmp_path / "rank0_ticket.pt", weights_only=True)
     kept = sum(int(m.sum()) for k, m in ticket["masks"].items() if m.dim() > 1)
     total = sum(m.numel() for k, m in ticket["masks"].items() if m.dim() > 1)

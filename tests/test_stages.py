@@ -31,6 +31,7 @@ POOL = sorted({v for name in dir(config_module) if name.isupper()
 # finding schedule (milestones matter), random criterion (prune.seed), rewind (rewind_epoch), a WRN (depth,
 # width), synthetic data (shape), AutoAttack on (its sample count).
 BASE = ["experiment=fast_ticket", "pipeline.find.attack=pgd", "pipeline.find.schedule=multistep",
+        "pipeline.find.stop=early_bird",
         "prune.criterion=random", "prune.reset=rewind", "model=wrn", "model.depth=10", "model.width=1",
         "data=synthetic", "eval.autoattack=apgd"]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from lth_lightning.callbacks import EarlyBird
 from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.models import build_model
@@ -42,7 +43,10 @@ def find_stage(cfg: Config, lr: float) -> Stage:
     optim = dataclasses.replace(cfg.optim, lr=lr, schedule=find.schedule, warmup_epochs=0.0)
     step = cfg.attack.step_size if find.attack == "pgd" else None  # FGSM's step is ε, FGSM-RS's 1.25ε
     attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step)
-    return Stage("find", _stage_config(cfg, find.epochs, optim=optim, attack=attack))
+    stage_cfg = _stage_config(cfg, find.epochs, optim=optim, attack=attack)
+    # the finding settings that shape the run beyond optim/attack (early-bird stopping) stay in its config
+    pipeline = PipelineConfig(find=dataclasses.replace(find, lr=lr))
+    return Stage("find", dataclasses.replace(stage_cfg, pipeline=pipeline))
 
 
 def arm_stage(cfg: Config, arm: str, find: Stage | None) -> Stage:
@@ -60,9 +64,11 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Stage, Sta
     out = cached_dir(stage, cfg.pipeline.cache_dir)
     theta0 = snapshot(build_model(cfg.model, dm.info, seed=cfg.seed))
     module = make_module(stage.cfg, dm.info)
+    find = stage.cfg.pipeline.find
+    bird = EarlyBird(find, cfg.prune, cfg.prune.ratio) if find.stop == "early_bird" else None
     result = prune_level(stage, out, module, dm, target=cfg.prune.ratio, theta0=theta0,
                          rewind_path=out / "rewind.pt", ticket_path=out / "ticket.pt", level=1, first_run=True,
-                         test=False, name=f"find@lr{lr:g}", found_by="fast_ticket")
+                         test=False, name=f"find@lr{lr:g}", early_bird=bird, found_by="fast_ticket")
     return stage, result
 
 

@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from lth_lightning.config import Config
-from lth_lightning.io import write_json
 from lth_lightning.pipelines.frontier import fronts
+from lth_lightning.pipelines.report import write_report
 from lth_lightning.results import FrontierResult, Spread, fmt
 
 _NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
@@ -85,13 +85,10 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
 
 
 def publish_frontier(cfg: Config, result: FrontierResult, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "frontier.json", result)
-    markdown = render_frontier(result)
-    (run_dir / "frontier.md").write_text(markdown)
-    png = plot_frontier(result, run_dir / "frontier.png")
-    print(markdown)
-    print(f"written: {run_dir / 'frontier.md'}, {run_dir / 'frontier.json'}, {png}")
+    """frontier.json, frontier.md, frontier.png in the run dir; printed; sent to W&B / TensorBoard."""
     from lth_lightning.pipelines.tracking import log_frontier
 
+    markdown = render_frontier(result)
+    png = write_report(run_dir, "frontier", result, markdown, lambda path: plot_frontier(result, path),
+                       "frontier.png")
     log_frontier(cfg, result, markdown, png, run_dir)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from lth_lightning.callbacks import PruneCallback, WeightSnapshot
+from lth_lightning.callbacks import EarlyBird, PruneCallback, WeightSnapshot
 from lth_lightning.config import PruneConfig
 from lth_lightning.data import ImageDataModule
 from lth_lightning.models import build_model
@@ -37,11 +37,12 @@ def reset_state(prune: PruneConfig, theta0: dict[str, torch.Tensor],
 
 def prune_level(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModule, *, target: float,
                 theta0: dict[str, torch.Tensor], rewind_path: Path, ticket_path: Path, level: int,
-                first_run: bool, test: bool = True, name: str | None = None, **about: object) -> StageResult:
+                first_run: bool, test: bool = True, name: str | None = None,
+                early_bird: EarlyBird | None = None, **about: object) -> StageResult:
     """Run ``stage``; at its end prune to ``target`` and reset, and write the ticket for level ``level``.
 
-    ``first_run``: this is the run θk is taken from (``prune.reset=rewind``). ``about`` goes into the
-    ticket's provenance (e.g. ``found_by``).
+    ``first_run``: this is the run θk is taken from (``prune.reset=rewind``). ``early_bird`` stops the run
+    once the mask settles; its record goes into the result. ``about`` goes into the ticket's provenance.
     """
     cfg = stage.cfg
     prune = cfg.prune
@@ -50,12 +51,16 @@ def prune_level(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataMo
     callbacks: list = [pruner]
     if first_run and prune.reset == "rewind":
         callbacks.append(WeightSnapshot(prune.rewind_epoch, rewind_path, prune.rewind_step))
+    if early_bird is not None:
+        callbacks.insert(0, early_bird)  # decides before the pruner runs at fit end
 
-    def write_ticket(trained: Classifier) -> str:
+    def write_ticket(trained: Classifier) -> dict[str, object]:
+        record = early_bird.record(stage.epochs) if early_bird is not None else None
         if is_rank_zero():
-            prov = provenance(cfg, sparsity=target, level=level, lr=cfg.optim.lr, epochs=stage.epochs,
+            epochs = record.stopped_epoch or stage.epochs if record else stage.epochs
+            prov = provenance(cfg, sparsity=target, level=level, lr=cfg.optim.lr, epochs=epochs,
                               attack=cfg.attack.name, stage=stage.identity, **about)
             save_ticket(ticket_path, Ticket(trained.masks.as_dict(), snapshot(trained.model), prov))
-        return str(ticket_path)
+        return {"ticket": str(ticket_path), "early_bird": record}
 
     return run_stage(stage, out_dir, module, dm, name, callbacks, test=test, after_fit=write_ticket)

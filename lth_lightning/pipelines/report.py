@@ -9,6 +9,7 @@ evaluation, a target never reached) are ``None`` and print as "–" / "not reach
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from lth_lightning.config import Config, ConfigError
@@ -17,6 +18,7 @@ from lth_lightning.results import (
     ArmSummary,
     Cost,
     CostToTarget,
+    EarlyBirdRecord,
     EpochRecord,
     PipelineCost,
     RunInfo,
@@ -68,7 +70,7 @@ def arm_summary(res: StageResult, target: float, metric: str, find: StageResult 
         to_target=cost_to_target(res.history, target, metric),
         find_cost=Cost(round(found.train_seconds, 2), found.passes) if found else Cost(0.0, 0.0),
         total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes),
-        test=res.test, history=res.history)
+        test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None)
 
 
 def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
@@ -115,8 +117,9 @@ def render_markdown(summary: Summary) -> str:
         "per example.",
         "",
         "| arm | sparsity % | epochs | epoch-1 robust % | best robust % | best clean % | epochs→target "
-        "| train s→target | passes→target | test clean % | test PGD % | test AA % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| train s→target | passes→target | finding passes | training passes | test clean % | test PGD % "
+        "| test AA % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in summary.arms.items():
         t, test = r.to_target, r.test
@@ -124,7 +127,9 @@ def render_markdown(summary: Summary) -> str:
             f"| {name} | {r.sparsity} | {r.epochs} | {fmt(r.epoch1_val_robust)} | {fmt(r.best_val_robust)} | "
             f"{fmt(r.best_val_clean)} | {fmt(t.epochs, 'd', missing=reached)} | "
             f"{fmt(t.seconds, '.1f', missing=reached)} | {fmt(t.passes, '.3g', missing=reached)} | "
-            f"{fmt(test and test.clean)} | {fmt(test and test.robust)} | {fmt(test and test.autoattack)} |")
+            f"{fmt(r.find_cost.passes, '.3g')} | {fmt(r.total.passes, '.3g')} | {fmt(test and test.clean)} | "
+            f"{fmt(test and test.robust)} | {fmt(test and test.autoattack)} |")
+    lines += [_finding_line(name, r.find_stop) for name, r in summary.arms.items() if r.find_stop]
     if summary.pipeline is not None:
         s, p = summary.pipeline.seconds, summary.pipeline.passes
         find = summary.arms["ticket"].find_cost
@@ -143,6 +148,15 @@ def render_markdown(summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _finding_line(name: str, stop: EarlyBirdRecord) -> str:
+    if stop.stopped_epoch is None:
+        return (f"\n{name}: early-bird finding ran to its cap of {stop.cap_epochs} epochs (last mask distance "
+                f"{fmt(stop.distances[-1] if stop.distances else None, '.4f')}).")
+    return (f"\n{name}: early-bird finding stopped at epoch {stop.stopped_epoch} of {stop.cap_epochs} "
+            f"(step {stop.stopped_step}); mask distances per check: "
+            + ", ".join(f"{d:.3f}" for d in stop.distances) + ".")
+
+
 def _saving_row(label: str, u: UnitSaving, spec: str) -> str:
     nr = "not reached"
     return (f"| {label} | {fmt(u.fast_ticket_to_target, spec, missing=nr)} | {fmt(u.dense_to_target, spec, missing=nr)}"
@@ -157,7 +171,18 @@ def plot_curves(summary: Summary, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    stops = {name: r.find_stop for name, r in summary.arms.items() if r.find_stop and r.find_stop.distances}
+    fig, axes = plt.subplots(1, 2 if stops else 1, figsize=(11 if stops else 7, 4.5), squeeze=False)
+    ax = axes[0][0]
+    if stops:  # early-bird finding: the mask distance at every check, and where it stopped
+        dist = axes[0][1]
+        for name, stop in stops.items():
+            dist.plot(range(1, len(stop.distances) + 1), stop.distances, marker="o", ms=3, label=name)
+        dist.set_xlabel("finding check")
+        dist.set_ylabel("max normalised Hamming distance to the window")
+        dist.set_yscale("log")
+        dist.grid(alpha=0.3)
+        dist.legend()
     for name, r in summary.arms.items():
         offset = r.find_cost.passes
         xs = [offset + h.passes for h in r.history]
@@ -178,15 +203,22 @@ def plot_curves(summary: Summary, path: Path) -> Path:
     return path
 
 
+def write_report(run_dir: Path, stem: str, result: object, markdown: str,
+                 plot: Callable[[Path], Path], png_name: str) -> Path:
+    """``<stem>.json`` + ``<stem>.md`` + the plot in the run dir, the markdown printed; returns the plot."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / f"{stem}.json", result)
+    (run_dir / f"{stem}.md").write_text(markdown)
+    png = plot(run_dir / png_name)
+    print(markdown)
+    print(f"written: {run_dir / f'{stem}.md'}, {run_dir / f'{stem}.json'}, {png}")
+    return png
+
+
 def publish_summary(cfg: Config, summary: Summary, run_dir: Path) -> None:
     """summary.json, summary.md, curves.png in the run dir; printed; sent to W&B / TensorBoard."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "summary.json", summary)
-    markdown = render_markdown(summary)
-    (run_dir / "summary.md").write_text(markdown)
-    png = plot_curves(summary, run_dir / "curves.png")
-    print(markdown)
-    print(f"written: {run_dir / 'summary.md'}, {run_dir / 'summary.json'}, {png}")
     from lth_lightning.pipelines.tracking import log_summary
 
+    markdown = render_markdown(summary)
+    png = write_report(run_dir, "summary", summary, markdown, lambda path: plot_curves(summary, path), "curves.png")
     log_summary(cfg, summary, markdown, png, run_dir)

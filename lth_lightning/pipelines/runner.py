@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -84,9 +85,9 @@ def make_module(cfg: Config, info: DataInfo, ticket: Ticket | None = None) -> Cl
 
 def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModule, name: str | None = None,
               callbacks: Sequence[L.Callback] = (), test: bool = True,
-              after_fit: Callable[[Classifier], str | None] | None = None) -> StageResult:
-    """Fit ``stage`` (resuming if interrupted), run ``after_fit`` (it may write a ticket and return its
-    path), test the best checkpoint, save ``result.json``. A finished stage is read back instead."""
+              after_fit: Callable[[Classifier], dict[str, Any]] | None = None) -> StageResult:
+    """Fit ``stage`` (resuming if interrupted), run ``after_fit`` (it may write a ticket; it returns extra
+    ``StageResult`` fields), test the best checkpoint, save ``result.json``. A finished stage is read back."""
     cfg, name = stage.cfg, name or stage.kind
     done = out_dir / "result.json"
     if done.exists():
@@ -109,9 +110,9 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     trainer = build_trainer(cfg.trainer, out_dir, stage.epochs, cbs, logger, name)
     L.seed_everything(stage.seed, workers=True, verbose=False)  # a checkpoint's RNG state overrides on resume
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
-    ticket = after_fit(module) if after_fit is not None else None
+    extra = after_fit(module) if after_fit is not None else {}
     result = StageResult(name, stage.epochs, module.history, module.ledger, module.trained_sparsity,
-                         ticket=ticket, dir=str(out_dir))
+                         dir=str(out_dir), **extra)
     if test:
         best = "best" if ckpt.best_model_path else None
         metrics = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
