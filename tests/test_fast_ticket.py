@@ -74,7 +74,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path):
     """SIGKILL the CLI while the ticket arm trains; the rerun reuses find, resumes the ticket stage, and
     ends with a summary identical, field for field, to an uninterrupted run's (wall-clock aside)."""
     cache = tmp_path / "cache"
-    common = [*TINY, "pipeline.ticket_epochs=6", "trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
+    common = [*TINY, "pipeline.ticket_epochs=5", "trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
               "eval.autoattack=off", "eval.val_robust_samples=64"]
     args = [sys.executable, "-m", "lth_lightning", *common, f"pipeline.cache_dir={cache}",
             f"hydra.run.dir={tmp_path / 'run'}"]
@@ -101,7 +101,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path):
     assert "[ticket] resuming from" in log
     assert find_result.stat().st_mtime_ns == find_stamp
     ticket = read_json(StageResult, next(cache.glob("ticket-*/result.json")))
-    assert [h.epoch for h in ticket.history] == list(range(1, 7))
+    assert [h.epoch for h in ticket.history] == list(range(1, 6))
     clean = subprocess.run([sys.executable, "-m", "lth_lightning", *common, f"pipeline.cache_dir={tmp_path / 'c2'}",
                             f"hydra.run.dir={tmp_path / 'clean'}"], cwd=tmp_path, env=env, capture_output=True,
                            text=True, timeout=300)
