@@ -1,7 +1,8 @@
 """Checks on the command line that Hydra would otherwise answer with a traceback or silence.
 
 They run before Hydra composes anything, so a bad option, an unwritable output directory or a
-misspelled key gets one ``error:`` line and exit code 2, and nothing is created or overwritten.
+misspelled key gets one ``error:`` line and exit code 2, and nothing already written is touched (the only
+side effect is creating the output folder the run would create anyway).
 """
 
 from __future__ import annotations

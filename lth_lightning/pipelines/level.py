@@ -57,7 +57,7 @@ def prune_level(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataMo
     def write_ticket(trained: Classifier) -> dict[str, object]:
         record = early_bird.record(stage.epochs) if early_bird is not None else None
         if is_rank_zero():
-            epochs = record.stopped_epoch or stage.epochs if record else stage.epochs
+            epochs = (record.stopped_epoch or stage.epochs) if record else stage.epochs
             prov = provenance(cfg, sparsity=target, level=level, lr=cfg.optim.lr, epochs=epochs,
                               attack=cfg.attack.name, stage=stage.identity, **about)
             save_ticket(ticket_path, Ticket(trained.masks.as_dict(), snapshot(trained.model), prov))
