@@ -298,7 +298,7 @@ class LevelCost:
     passes: dict[str, Spread]  # arm -> cost over seeds (mean None: not reached by every seed)
     seconds: dict[str, Spread]
     saving_pct: float | None  # ticket vs dense, in passes
-    verdict: str  # "ticket cheaper", "dense cheaper", "tie", "single seed", "not reached"
+    verdict: str  # ticket cheaper, dense cheaper (either "(1 seed: no tie test)"), tie, (dense) not reached
 
 
 @dataclass

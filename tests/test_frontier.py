@@ -10,12 +10,21 @@ from lth_lightning.pipelines.frontier import (
     budget_config,
     cheapest,
     envelope,
+    headline,
     run_frontier,
     run_points,
     spread,
     verdict,
 )
-from lth_lightning.results import EpochRecord, FrontierResult, FrontPoint, Ledger, StageResult, read_json
+from lth_lightning.results import (
+    EpochRecord,
+    FrontierResult,
+    FrontPoint,
+    Ledger,
+    LevelCost,
+    StageResult,
+    read_json,
+)
 
 
 def _p(passes: float, acc: float) -> FrontPoint:
@@ -65,9 +74,23 @@ def test_spread_and_verdicts():
     assert saving == pytest.approx(50.0) and say == "ticket cheaper"
     assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 2.0)[1] == "tie"  # noisy paired difference
     assert verdict([150.0, 160.0], [100.0, 101.0], 2.0)[1] == "dense cheaper"
-    assert verdict([50.0], [100.0], 2.0) == (50.0, "single seed")
+    assert verdict([50.0], [100.0], 2.0) == (50.0, "ticket cheaper (1 seed: no tie test)")
+    assert verdict([150.0], [100.0], 2.0) == (-50.0, "dense cheaper (1 seed: no tie test)")
     assert verdict([None, 50.0], [100.0, 100.0], 2.0) == (None, "not reached")
     assert verdict([50.0, 50.0], [None, 100.0], 2.0) == (None, "dense not reached")
+
+
+def test_headline_names_the_highest_level_where_the_ticket_is_ahead():
+    def level(acc, saving, say):
+        return LevelCost(acc, {}, {}, saving, say)
+
+    levels = [level(50, 40.0, "ticket cheaper"), level(70, 12.0, "ticket cheaper"), level(80, 5.0, "tie"),
+              level(90, None, "dense not reached"), level(95, None, "not reached")]
+    line = headline(levels, 10.0, "val_robust")
+    assert "up to 90.0 %" in line and "dense never got there" in line and "95.0 % (not reached)" in line
+    assert "80.0 % (tie, +5.0 %)" in line
+    none = headline([level(50, -20.0, "dense cheaper")], 10.0, "val_robust")
+    assert none.startswith("The ticket is at least 10 % cheaper than dense at no accuracy level")
 
 
 TINY = ["experiment=frontier", "frontier.budgets=[1,2]", "frontier.lrs=[0.2]", "frontier.seeds=[0,1]",
@@ -86,7 +109,7 @@ def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
         assert run.points and run.points[0].passes > run.find_passes
         assert len(run.points) == run.budget
     assert {r.arm for r in result.rows} == {"ticket", "dense"} and all(r.lr == 0.2 for r in result.rows)
-    assert result.levels and result.headline.startswith("The ticket is at least 10 % cheaper")
+    assert result.levels and result.headline.startswith("The ticket is") and "10 %" in result.headline
     assert read_json(FrontierResult, tmp_path / "frontier.json") == result
     md = (tmp_path / "frontier.md").read_text()
     assert "Cheapest cost to reach each accuracy level" in md and "PGD-10 L∞ ε=0.2" in md

@@ -25,7 +25,7 @@ POOL = sorted({v for name in dir(config_module) if name.isupper()
                for v in getattr(config_module, name) if isinstance(v, str)}
               | {"sgd", "adam", "constant", "multistep", "cosine", "train", "eval", "linf", "l2", "off", "apgd",
                  "standard", "csv", "wandb", "offline", "online", "cpu", "gpu", "auto", "ddp", "val", "test",
-                 "val_robust", "val_clean", "val/clean_acc"})
+                 "val_robust", "val_clean", "val/clean_acc", "fixed", "early_bird"})
 
 # A base where the conditional settings are live: PGD finding (attack steps matter to it), a multistep
 # finding schedule (milestones matter), random criterion (prune.seed), rewind (rewind_epoch), a WRN (depth,
@@ -71,7 +71,7 @@ def alternatives(value: Any) -> list[Any]:
     if isinstance(value, str):
         return [*(o for o in POOL if o != value), value + "_x"]
     if isinstance(value, list):
-        return [value[:-1], [alternatives(value[0])[0], *value[1:]]] if value else [[0.5]]
+        return [value[:-1], value[1:], [alternatives(value[0])[0], *value[1:]]] if value else [[0.5]]
     return []
 
 

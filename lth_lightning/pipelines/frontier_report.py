@@ -43,7 +43,8 @@ def render_frontier(result: FrontierResult) -> str:
         lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_pm(r.best_val, missing='–')} | "
                      f"{_pm(r.test_robust, missing='–')} | {_pm(r.passes, '.3g', missing='–')} |")
     lines += ["", "A saving under the tie threshold (paired difference across seeds) is reported as a tie; "
-              "\"not reached\" means some seed's front never got there."]
+              "\"not reached\" means some seed's front never got there. Levels are read off the fronts, so a "
+              "level above the weaker arm's top is where only one arm arrives within the budgets."]
     return "\n".join(lines) + "\n"
 
 
