@@ -179,6 +179,10 @@ class EvalConfig:
         """Whether robust accuracy is measured at all for runs trained with ``attack``."""
         return self.robust if self.robust is not None else attack.name != "none"
 
+    def robust_val_for(self, attack: AttackConfig) -> bool:
+        """Whether robust accuracy is measured on validation every epoch (what targets and checkpoints use)."""
+        return self.robust_for(attack) and self.val_robust_samples != 0
+
 
 @dataclass
 class PruneConfig:
@@ -293,7 +297,7 @@ class FrontierConfig:
     lrs: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2], metadata=NO_EFFECT)  # same grid, all arms
     seeds: list[int] = field(default_factory=lambda: [0], metadata=NO_EFFECT)
     arms: list[str] = field(default_factory=lambda: ["ticket", "dense"], metadata=NO_EFFECT)  # + reinit
-    levels: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # accuracy %; empty: from the dense front
+    levels: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # accuracy %; empty: from the best front
     saving_threshold: float = field(default=10.0, metadata=NO_EFFECT)  # headline: ticket >= this % cheaper
     tie_sigmas: float = field(default=2.0, metadata=NO_EFFECT)  # a difference under this many stds is a tie
 

@@ -191,8 +191,9 @@ class LevelRow:
     def of(cls, level: int, r: StageResult) -> LevelRow:
         last = r.history[-1] if r.history else None
         t = r.test
-        return cls(level, round(100 * r.sparsity, 2), _r(last and last.val_clean), _r(last and last.val_robust),
-                   t and t.clean, t and t.robust, t and t.autoattack, round(r.ledger.train_seconds, 1))
+        return cls(level, round(100 * r.sparsity, 2), rounded(last and last.val_clean),
+                   rounded(last and last.val_robust), t and t.clean, t and t.robust, t and t.autoattack,
+                   round(r.ledger.train_seconds, 1))
 
 
 @dataclass
@@ -201,7 +202,8 @@ class ImpResult:
     threat: str | None  # threat model of the robust columns; None: robust evaluation off
 
 
-def _r(value: float | None) -> float | None:
+def rounded(value: float | None) -> float | None:
+    """Two decimals, keeping None (not measured) as None."""
     return None if value is None else round(value, 2)
 
 

@@ -8,7 +8,8 @@ from lth_lightning.attacks.core import (
     attack_passes,
     build_attack,
     build_eval_attack,
+    threat_model,
     trades_loss,
 )
 
-__all__ = ["Attack", "attack_passes", "build_attack", "build_eval_attack", "trades_loss"]
+__all__ = ["Attack", "attack_passes", "build_attack", "build_eval_attack", "threat_model", "trades_loss"]

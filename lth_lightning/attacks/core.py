@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lth_lightning.config import AttackConfig, EvalConfig
+from lth_lightning.results import ThreatModel
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,14 @@ def build_eval_attack(cfg: EvalConfig, train_eps: float) -> Attack:
     eps = cfg.eps if cfg.eps is not None else train_eps
     step = cfg.step_size if cfg.step_size is not None else eps / 4
     return Attack(eps, step, cfg.steps, norm=cfg.norm, random_start=True, bn_mode="eval")
+
+
+def threat_model(evaluation: EvalConfig, attack: AttackConfig) -> ThreatModel | None:
+    """What every robust number of a run trained with ``attack`` means (None: robust evaluation is off)."""
+    if not evaluation.robust_for(attack):
+        return None
+    a = build_eval_attack(evaluation, attack.eps)
+    return ThreatModel(a.norm, a.eps, a.steps, evaluation.test_restarts)
 
 
 def attack_passes(attack: Attack | None) -> int:

@@ -21,7 +21,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lth_lightning.attacks import attack_passes, build_attack, build_eval_attack, trades_loss
+from lth_lightning.attacks import attack_passes, build_attack, build_eval_attack, threat_model, trades_loss
 from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimConfig
 from lth_lightning.data import DataInfo
 from lth_lightning.models import build_model
@@ -74,8 +74,7 @@ class Classifier(L.LightningModule):
     @property
     def threat(self) -> ThreatModel | None:
         """The threat model of every robust number this module reports (None: robust evaluation off)."""
-        a = self.eval_attack
-        return ThreatModel(a.norm, a.eps, a.steps, self.eval_cfg.test_restarts) if self.robust_eval else None
+        return threat_model(self.eval_cfg, self.attack_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

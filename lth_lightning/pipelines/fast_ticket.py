@@ -19,7 +19,6 @@ from pathlib import Path
 from lth_lightning.callbacks import EarlyBird
 from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig
 from lth_lightning.data import ImageDataModule, build_datamodule
-from lth_lightning.models import build_model
 from lth_lightning.pipelines.level import prune_level
 from lth_lightning.pipelines.report import build_summary, publish_summary, target_metric
 from lth_lightning.pipelines.runner import is_rank_zero, make_module, run_stage
@@ -31,10 +30,11 @@ from lth_lightning.results import StageResult, Summary
 
 
 def _stage_config(cfg: Config, epochs: int, **sections: object) -> Config:
-    """A stage runs plain training: its epochs in ``trainer.max_epochs``, no pipeline of its own."""
+    """A stage runs plain training: its epochs in ``trainer.max_epochs``, no pipeline of its own unless
+    ``sections`` give one."""
     trainer = dataclasses.replace(cfg.trainer, max_epochs=epochs)
-    return dataclasses.replace(cfg, task="train", ticket=None, pipeline=PipelineConfig(), trainer=trainer,
-                               **sections)  # type: ignore[arg-type]
+    sections.setdefault("pipeline", PipelineConfig())
+    return dataclasses.replace(cfg, task="train", ticket=None, trainer=trainer, **sections)  # type: ignore[arg-type]
 
 
 def find_stage(cfg: Config, lr: float) -> Stage:
@@ -43,10 +43,9 @@ def find_stage(cfg: Config, lr: float) -> Stage:
     optim = dataclasses.replace(cfg.optim, lr=lr, schedule=find.schedule, warmup_epochs=0.0)
     step = cfg.attack.step_size if find.attack == "pgd" else None  # FGSM's step is ε, FGSM-RS's 1.25ε
     attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step)
-    stage_cfg = _stage_config(cfg, find.epochs, optim=optim, attack=attack)
     # the finding settings that shape the run beyond optim/attack (early-bird stopping) stay in its config
     pipeline = PipelineConfig(find=dataclasses.replace(find, lr=lr))
-    return Stage("find", dataclasses.replace(stage_cfg, pipeline=pipeline))
+    return Stage("find", _stage_config(cfg, find.epochs, optim=optim, attack=attack, pipeline=pipeline))
 
 
 def arm_stage(cfg: Config, arm: str, find: Stage | None) -> Stage:
@@ -62,8 +61,8 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Stage, Sta
     """Stages 1-3: the finding stage and its result (``result.ticket`` is the ticket file)."""
     stage = find_stage(cfg, lr)
     out = cached_dir(stage, cfg.pipeline.cache_dir)
-    theta0 = snapshot(build_model(cfg.model, dm.info, seed=cfg.seed))
     module = make_module(stage.cfg, dm.info)
+    theta0 = snapshot(module.model)  # the module starts at θ0 of cfg.seed (a resumed fit loads later)
     find = stage.cfg.pipeline.find
     bird = EarlyBird(find, cfg.prune, cfg.prune.ratio) if find.stop == "early_bird" else None
     result = prune_level(stage, out, module, dm, target=cfg.prune.ratio, theta0=theta0,

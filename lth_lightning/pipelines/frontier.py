@@ -19,11 +19,12 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from lth_lightning.attacks import threat_model
 from lth_lightning.config import Config
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.pipelines.fast_ticket import check, find_ticket, train_arm
 from lth_lightning.pipelines.report import target_metric
-from lth_lightning.pipelines.runner import is_rank_zero, make_module
+from lth_lightning.pipelines.runner import is_rank_zero
 from lth_lightning.results import (
     BudgetRow,
     BudgetRun,
@@ -189,7 +190,7 @@ def run_frontier(cfg: Config) -> FrontierResult:
     dm = build_datamodule(cfg.data)
     runs = _train_runs(cfg, dm, metric)
     levels = level_costs(runs, cfg)
-    threat = make_module(cfg, dm.info).threat  # the threat model every robust number carries
+    threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(cfg.frontier.budgets),
                             list(cfg.frontier.lrs), list(cfg.frontier.seeds), budget_rows(runs, cfg), levels,
                             headline(levels, cfg.frontier.saving_threshold, metric), runs)

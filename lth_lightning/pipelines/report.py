@@ -26,6 +26,7 @@ from lth_lightning.results import (
     Summary,
     UnitSaving,
     fmt,
+    rounded,
 )
 
 _METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
@@ -33,7 +34,7 @@ _METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "valid
 
 def target_metric(cfg: Config) -> str:
     """The metric the arms race to: as configured, else robust accuracy when it is measured, else clean."""
-    robust = cfg.eval.robust_for(cfg.attack) and cfg.eval.val_robust_samples != 0
+    robust = cfg.eval.robust_val_for(cfg.attack)
     metric = cfg.pipeline.target_metric or ("val_robust" if robust else "val_clean")
     if metric == "val_robust" and not robust:
         raise ConfigError("pipeline.target_metric=val_robust, but robust accuracy is not measured "
@@ -57,16 +58,12 @@ def _saving(fast: float | None, dense: float | None) -> float | None:
     return round(100.0 * (1.0 - fast / dense), 1)
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
-
 def arm_summary(res: StageResult, target: float, metric: str, find: StageResult | None) -> ArmSummary:
     found = find.ledger if find is not None else None
     return ArmSummary(
         sparsity=round(100 * res.sparsity, 1), epochs=res.epochs,
-        epoch1_val_robust=_round(res.first("val_robust")), epoch1_val_clean=_round(res.first("val_clean")),
-        best_val_robust=_round(res.best("val_robust")), best_val_clean=_round(res.best("val_clean")),
+        epoch1_val_robust=rounded(res.first("val_robust")), epoch1_val_clean=rounded(res.first("val_clean")),
+        best_val_robust=rounded(res.best("val_robust")), best_val_clean=rounded(res.best("val_clean")),
         to_target=cost_to_target(res.history, target, metric),
         find_cost=Cost(round(found.train_seconds, 2), found.passes) if found else Cost(0.0, 0.0),
         total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes),

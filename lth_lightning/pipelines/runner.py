@@ -64,7 +64,7 @@ def monitor_metric(cfg: Config) -> str:
     (a naturally trained net is selected on clean accuracy even when its robustness is measured)."""
     if cfg.eval.checkpoint_metric != "auto":
         return cfg.eval.checkpoint_metric
-    robust = cfg.attack.name != "none" and cfg.eval.robust_for(cfg.attack) and cfg.eval.val_robust_samples != 0
+    robust = cfg.attack.name != "none" and cfg.eval.robust_val_for(cfg.attack)
     return "val/robust_acc" if robust else "val/clean_acc"
 
 

@@ -47,13 +47,18 @@ def finish_logger(logger: Logger | bool) -> None:
         wandb.finish()
 
 
-def replay_stage(cfg: Config, stage: str, result: StageResult) -> None:
-    """Log a cached stage's per-epoch history as a W&B run in this pipeline's group (marked reused)."""
+def _wandb_run(cfg: Config, name: str, run_dir: str | Path, config: dict[str, object], reused: bool = False):
+    """A W&B run in this pipeline's group, named and typed after ``name``."""
     import wandb
 
-    run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name=stage, job_type=stage,
-                     dir=cfg.run_dir, mode=cfg.logger.mode, tags=[*cfg.logger.tags, "reused"],
-                     config={"reused_from": result.dir, "stage": stage})
+    tags = [*cfg.logger.tags, "reused"] if reused else list(cfg.logger.tags)
+    return wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name=name, job_type=name,
+                      dir=str(run_dir), mode=cfg.logger.mode, tags=tags, config=config)
+
+
+def replay_stage(cfg: Config, stage: str, result: StageResult) -> None:
+    """Log a cached stage's per-epoch history as a W&B run in this pipeline's group (marked reused)."""
+    run = _wandb_run(cfg, stage, cfg.run_dir, {"reused_from": result.dir, "stage": stage}, reused=True)
     for h in result.history:
         metrics = {"val/clean_acc": h.val_clean / 100, "cost/passes": h.passes,
                    "cost/train_seconds": h.train_seconds, "epoch": h.epoch}
@@ -72,46 +77,40 @@ def summary_rows(summary: Summary) -> list[list[object]]:
     return rows
 
 
-def log_summary(cfg: Config, summary: Summary, markdown: str, png: Path, run_dir: Path) -> None:
-    """The comparison table and curves as a W&B ``summary`` run, or TensorBoard text."""
+def _log_report(cfg: Config, name: str, run_dir: Path, markdown: str, keys: tuple[str, str], png: Path,
+                table: tuple[list[str], list], config: dict[str, object], summary: dict[str, object]) -> None:
+    """A report as a W&B run (its table and plot under ``keys``, summary values), or TensorBoard text."""
     if cfg.logger.name == "wandb":
         import wandb
 
-        run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name="summary",
-                         job_type="summary", dir=str(run_dir), mode=cfg.logger.mode, tags=list(cfg.logger.tags),
-                         config={"threat_model": summary.config.threat})
-        run.log({"summary/table": wandb.Table(columns=COLUMNS, data=summary_rows(summary)),
-                 "summary/curves": wandb.Image(str(png))})
-        if summary.pipeline is not None:
-            run.summary["saving_to_target_seconds_pct"] = summary.pipeline.seconds.saving_to_target_pct
-            run.summary["saving_to_target_passes_pct"] = summary.pipeline.passes.saving_to_target_pct
+        run = _wandb_run(cfg, name, run_dir, config)
+        columns, rows = table
+        run.log({keys[0]: wandb.Table(columns=columns, data=rows), keys[1]: wandb.Image(str(png))})
+        run.summary.update(summary)
         run.finish()
     elif cfg.logger.name == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(run_dir / "tb" / "summary"))
-        writer.add_text("summary", markdown)
+        writer = SummaryWriter(str(run_dir / "tb" / name))
+        writer.add_text(name, markdown)
         writer.close()
 
+
+def log_summary(cfg: Config, summary: Summary, markdown: str, png: Path, run_dir: Path) -> None:
+    """The fast_ticket comparison table and curves as a W&B ``summary`` run, or TensorBoard text."""
+    pipe = summary.pipeline
+    savings = {} if pipe is None else {"saving_to_target_seconds_pct": pipe.seconds.saving_to_target_pct,
+                                       "saving_to_target_passes_pct": pipe.passes.saving_to_target_pct}
+    _log_report(cfg, "summary", run_dir, markdown, ("summary/table", "summary/curves"), png,
+                (COLUMNS, summary_rows(summary)),
+                {"threat_model": summary.config.threat}, savings)
 
 
 def log_frontier(cfg: Config, result: FrontierResult, markdown: str, png: Path, run_dir: Path) -> None:
-    """The level table and the fronts plot as a W&B ``frontier`` run in the group, or TensorBoard text."""
-    if cfg.logger.name == "wandb":
-        import wandb
-
-        run = wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name="frontier", job_type="frontier",
-                         dir=str(run_dir), mode=cfg.logger.mode, tags=list(cfg.logger.tags),
-                         config={"threat_model": result.threat, "budgets": result.budgets, "lrs": result.lrs})
-        arms = sorted(result.levels[0].passes) if result.levels else []
-        rows = [[lv.level, *(lv.passes[a].mean for a in arms), lv.saving_pct, lv.verdict] for lv in result.levels]
-        run.log({"frontier/levels": wandb.Table(columns=["level", *arms, "saving_pct", "verdict"], data=rows),
-                 "frontier/fronts": wandb.Image(str(png))})
-        run.summary["headline"] = result.headline
-        run.finish()
-    elif cfg.logger.name == "tensorboard":
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run_dir / "tb" / "frontier"))
-        writer.add_text("frontier", markdown)
-        writer.close()
+    """The frontier's level table and fronts plot as a W&B ``frontier`` run, or TensorBoard text."""
+    arms = sorted(result.levels[0].passes) if result.levels else []
+    rows = [[lv.level, *(lv.passes[a].mean for a in arms), lv.saving_pct, lv.verdict] for lv in result.levels]
+    _log_report(cfg, "frontier", run_dir, markdown, ("frontier/levels", "frontier/fronts"), png,
+                (["level", *arms, "saving_pct", "verdict"], rows),
+                {"threat_model": result.threat, "budgets": result.budgets, "lrs": result.lrs},
+                {"headline": result.headline})
