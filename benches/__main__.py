@@ -1,4 +1,4 @@
-"""python -m benches {overhead,attack,mask,levers,claim,frontier,gpu,report,all} [--repeats N] [--quick]
+"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,channels,gpu,report,all} [--repeats N] [--quick]
 
 Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
 results go to benches/results/<name>.json and ``report`` renders docs/benchmarks.md from them.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from benches.common import RESULTS, interleaved, save, summarize, timed
-from benches.workloads import CIFAR_INFO, MNIST_INFO, handwritten_rate, lightning_rate
+from benches.workloads import CIFAR_INFO, MNIST_INFO, handwritten_rate, kept_channels, lightning_rate
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = os.environ.get("LTH_DATA_ROOT", str(ROOT.parent / "shared" / "data"))
@@ -100,6 +100,47 @@ def mask(args) -> None:
     save("mask", {"workload": "lenet 28x28, batch 128, masks at 80 % sparsity", "target": 0.97, "result": out})
 
 
+CHANNEL_MODELS = (("lenet", MNIST_INFO, 128), ("vgg11", CIFAR_INFO, 32), ("resnet18", CIFAR_INFO, 32))
+
+
+def channels(args) -> None:
+    """9. PGD-10 train step, channel ticket compacted vs dense, at 30/50/70 % of channels (target >= 2.5x at
+    50 % for vgg11 and resnet18 on CPU). On a GPU also bf16 + channels_last, where the compact net's
+    narrower layers may use the card less well."""
+    import torch
+
+    from lth_lightning.config import ModelConfig
+    from lth_lightning.models import build_model
+    from lth_lightning.pruning.channels import compact, macs
+
+    gpu = torch.cuda.is_available()
+    opts = {"accelerator": "gpu", "in_memory": True} if gpu else {}
+    steps = 1 if args.quick else 3
+    out = {}
+    for model, info, batch in CHANNEL_MODELS:
+        dense_macs = macs(build_model(ModelConfig(name=model), info, seed=0), info.shape)
+        for ratio in (0.3, 0.5, 0.7):
+            kept = kept_channels(model, info, ratio)
+            small = compact(build_model(ModelConfig(name=model), info, seed=0), info.shape,
+                            {k: torch.tensor(v) for k, v in kept.items()})
+            variants = {
+                "dense": lambda m=model, i=info, b=batch: lightning_rate(m, i, steps, 10, b, warmup=1, **opts),
+                "compact": lambda m=model, i=info, b=batch, k=kept: lightning_rate(m, i, steps, 10, b, warmup=1,
+                                                                                 channels=k, **opts),
+            }
+            if gpu:
+                variants["dense_bf16_cl"] = lambda m=model, i=info, b=batch: lightning_rate(
+                    m, i, steps, 10, b, warmup=1, precision="bf16-mixed", channels_last=True, **opts)
+                variants["compact_bf16_cl"] = lambda m=model, i=info, b=batch, k=kept: lightning_rate(
+                    m, i, steps, 10, b, warmup=1, channels=k, precision="bf16-mixed", channels_last=True, **opts)
+            out[f"{model} @ {ratio:.0%} channels"] = {
+                "macs_ratio": round(macs(small, info.shape) / dense_macs, 4), "batch": batch,
+                "variants": summarize(interleaved(variants, args.repeats), "dense")}
+    save("channels", {"workload": f"PGD-10 train step, {steps} timed steps after 1 warm-up, synthetic data "
+                                  "(lenet 28x28 batch 128; vgg11/resnet18 32x32 batch 32)", "target": 2.5,
+                      "result": out})
+
+
 def levers(args) -> None:
     """5. Speed levers on the CPU PGD-10 step: channels_last, bf16 autocast, torch.compile, in-memory data."""
     steps = 3 if args.quick else 6
@@ -149,6 +190,65 @@ def frontier(args) -> None:
     shutil.copy(run_dir / "frontier.png", ROOT / "docs" / "frontier_mnist.png")
 
 
+# The MNIST regime map, one Hydra multirun per axis (3 seeds per point; shared points are cache hits).
+REGIME = {
+    "ratio": ["prune.ratio=0.5,0.8,0.95"],
+    "finder": ["pipeline.find.attack=none,fgsm,fgsm_rs,pgd"],
+    "early_bird": ["pipeline.find.epochs=1,3,10"],
+    "early_bird_stop": ["pipeline.find.stop=early_bird", "pipeline.find.epochs=10"],
+    "find_lr": ["pipeline.find.lr=0.01,0.1"],
+    "width": ["model.width=1,2"],
+    "structure": ["prune.structure=unstructured,channel", "prune.ratio=0.5,0.8"],
+}
+
+
+def regime(args) -> None:
+    """8. The regime map on real MNIST: ratio, finding attack and LR, finding length/early-bird, width."""
+    from lth_lightning.pipelines.aggregate import collect
+
+    path = RESULTS / "regime.json"
+    done = json.loads(path.read_text())["parts"] if path.exists() else {}
+    for part in args.parts or list(REGIME):
+        sweep = ROOT / "outputs" / "bench_regime" / part
+        cmd = [sys.executable, "-m", "lth_lightning", "-m", "+experiment=regime_mnist", f"data.root={DATA_ROOT}",
+               f"pipeline.cache_dir={args.cache_dir}", f"hydra.sweep.dir={sweep}", *REGIME[part], *args.overrides]
+        print(" ".join(cmd), flush=True)
+        started = time.time()
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        rows, axes = collect(sweep)
+        done[part] = {"command": " ".join(["python -m lth_lightning -m +experiment=regime_mnist", *REGIME[part]]),
+                      "wall_seconds": round(time.time() - started, 1), "axes": axes, "rows": rows}
+        if part == "early_bird_stop":
+            done[part]["overlap"] = _early_bird_overlap(sweep, ROOT / "outputs" / "bench_regime" / "early_bird",
+                                                        Path(args.cache_dir))
+        save("regime", {"workload": "+experiment=regime_mnist (2k-image MNIST subset, batch 32, 6-epoch budget, "
+                                    "PGD-7 eps 0.3, 3 seeds per point)", "parts": done})
+        if (sweep / "aggregate.png").exists():
+            shutil.copy(sweep / "aggregate.png", ROOT / "docs" / f"regime_{part}.png")
+
+
+def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> list[dict]:
+    """Per seed: IoU of the kept weights of the early-bird ticket and the 10-epoch fixed one."""
+    from lth_lightning.pruning.tickets import load_ticket
+    from lth_lightning.results import FrontierResult, read_json
+
+    def tickets(job: Path) -> dict[int, str]:
+        result = read_json(FrontierResult, job / "frontier.json")
+        return {r.seed: r.find_stage for r in result.runs if r.arm == "ticket" and r.find_stage}
+
+    bird = tickets(bird_sweep / "0")
+    late = next((tickets(j) for j in fixed_sweep.iterdir() if (j / ".hydra").exists()
+                 and "pipeline.find.epochs=10" in (j / ".hydra" / "overrides.yaml").read_text()), {})
+    out = []
+    for seed, stage in sorted(bird.items()):
+        if seed in late:
+            a, b = load_ticket(cache / stage / "ticket.pt"), load_ticket(cache / late[seed] / "ticket.pt")
+            both = sum(int((a.masks[k].bool() & b.masks[k].bool()).sum()) for k in a.masks)
+            either = sum(int((a.masks[k].bool() | b.masks[k].bool()).sum()) for k in a.masks)
+            out.append({"seed": seed, "early_bird": stage, "fixed_10": late[seed], "iou": round(both / either, 4)})
+    return out
+
+
 def gpu(args) -> None:
     """6. GPU PGD-10 training img/s: VGG16 / ResNet18, CIFAR-shaped data, fp32 vs bf16 (+channels_last, +compile)."""
     import torch
@@ -173,13 +273,14 @@ def gpu(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benches")
-    parser.add_argument("what", choices=["overhead", "attack", "mask", "levers", "claim", "frontier", "gpu", "report",
-                                         "all"])
+    parser.add_argument("what", choices=["overhead", "attack", "mask", "levers", "claim", "frontier", "regime",
+                                         "channels", "gpu", "report", "all"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for reporting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--cache-dir", default=str(ROOT / "cache"))
     parser.add_argument("--overrides", nargs="*", default=[], help="claim: extra Hydra overrides (a variation)")
+    parser.add_argument("--parts", nargs="*", choices=list(REGIME), help="regime: which axes (default: all)")
     parser.add_argument("--tag", default="", help="claim: name of the variation (results/claim_<tag>.json)")
     args = parser.parse_args()
     from benches.report import render

@@ -10,11 +10,16 @@ START, END = "<!-- generated:start -->", "<!-- generated:end -->"
 COMMANDS = {"overhead": "python -m benches overhead", "attack": "python -m benches attack",
             "mask": "python -m benches mask", "levers": "python -m benches levers",
             "claim": "python -m benches claim --seeds 0 1", "gpu": "python -m benches gpu",
-            "frontier": "python -m benches frontier"}
+            "frontier": "python -m benches frontier", "regime": "python -m benches regime",
+            "channels": "python -m benches channels --repeats 3"}
 TITLES = {"overhead": "1. Framework overhead (Lightning vs hand-written PGD loop)",
           "attack": "2. Attack speed (ours vs torchattacks PGD)", "mask": "3. Mask cost",
           "levers": "5. Speed levers (CPU)", "claim": "4. The product claim on real MNIST",
-          "gpu": "6. GPU throughput", "frontier": "7. The budget frontier on real MNIST"}
+          "gpu": "6. GPU throughput", "frontier": "7. The budget frontier on real MNIST",
+          "regime": "8. The regime map on real MNIST", "channels": "9. Channel tickets: compact vs dense PGD-10 step"}
+REGIME_COLUMNS = [("ticket_top", "ticket best %"), ("dense_top", "dense best %"), ("boost", "epoch-1 boost (pts)"),
+                  ("level", "level (dense best − 1) %"), ("saving_pct", "ticket saving % (passes)"),
+                  ("saving_s_pct", "saving in seconds %"), ("verdict", "verdict"), ("find_epochs", "finding epochs")]
 
 
 def _ratio_table(result: dict[str, Any], target: float | None) -> list[str]:
@@ -55,12 +60,55 @@ def _f(value: Any, spec: str = ".1f", unit: str = "") -> str:
     return "not reached" if value is None else format(value, spec) + unit
 
 
+def _pm(row: dict[str, Any], key: str) -> str:
+    value, std = row.get(key), row.get(f"{key}_std")
+    if value is None:
+        return "–"
+    return f"{value} ± {std}" if std is not None else str(value)
+
+
+def _regime(parts: dict[str, Any]) -> list[str]:
+    lines = []
+    for part, data in parts.items():
+        axes = data["axes"]
+        lines += [f"#### `{part}`: {', '.join(axes) or 'one point'}", "",
+                  f"`{data['command']}` — CPU time {data['wall_seconds'] / 60:.0f} min (cached points reused).", "",
+                  "| " + " | ".join([*axes, *(title for _, title in REGIME_COLUMNS)]) + " |",
+                  "|" + "---|" * (len(axes) + len(REGIME_COLUMNS))]
+        for row in data["rows"]:
+            cells = [str(row.get(a, "")) for a in axes] + [_pm(row, k) for k, _ in REGIME_COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
+        if data.get("overlap"):
+            lines += ["", "Early-bird vs 10-epoch fixed finding, kept-weight IoU per seed: "
+                      + ", ".join(f"seed {o['seed']}: {o['iou']:.3f}" for o in data["overlap"]) + "."]
+        lines += ["", f"![{part}](regime_{part}.png)", ""]
+    return lines
+
+
+def _channels(result: dict[str, Any], target: float) -> list[str]:
+    variants = list(next(iter(result.values()))["variants"]) if result else []
+    lines = ["| model @ channels removed | batch | MACs compact/dense | "
+             + " | ".join(f"{v} img/s" for v in variants) + " | compact speed-up |",
+             "|---|---|---|" + "---|" * (len(variants) + 1)]
+    for name, r in result.items():
+        v = r["variants"]
+        met = " ✓" if "50%" in name and not name.startswith("lenet") and v["compact"]["ratio"] >= target else ""
+        lines.append(f"| {name} | {r['batch']} | {r['macs_ratio']:.3f} | "
+                     + " | ".join(f"{v[k]['median']:.1f}" for k in variants)
+                     + f" | {v['compact']['ratio']:.2f}×{met} |")
+    return lines
+
+
 def _section(name: str, data: dict[str, Any]) -> list[str]:
     m = data["machine"]
     head = [f"### {TITLES[name]}", "", f"`{COMMANDS[name]}` — {data.get('workload', '')}",
             f"Machine: {m.get('gpu', m['cpu'])}, {m['threads']} threads, torch {m['torch']}, {m['date']}.", ""]
     if name == "claim":
         return [*head, *_claim_table(data["runs"]), ""]
+    if name == "regime":
+        return [*head, *_regime(data["parts"])]
+    if name == "channels":
+        return [*head, *_channels(data["result"], data["target"]), ""]
     if name == "frontier":  # the task's own report, headings demoted, plus its plot and CPU time
         body = [line.replace("# ", "#### ", 1) if line.startswith("#") else line
                 for line in data["markdown"].splitlines()]

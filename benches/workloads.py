@@ -58,12 +58,14 @@ class StepTimer(L.Callback):
 def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,
                    sparsity: float = 0.0, precision: str = "32-true", channels_last: bool = False,
                    compile_model: bool = False, in_memory: bool = False, warmup: int = 3,
-                   accelerator: str = "cpu") -> float:
-    """Images/s of our Classifier's training step inside a Lightning Trainer."""
+                   accelerator: str = "cpu", channels: dict[str, list[int]] | None = None) -> float:
+    """Images/s of our Classifier's training step inside a Lightning Trainer (``channels``: compacted to a
+    channel ticket's kept channels)."""
     torch.manual_seed(0)
     model_cfg = ModelConfig(name=model_name, channels_last=channels_last, compile=compile_model)
     module = Classifier(asdict(model_cfg), asdict(info), asdict(OptimConfig(schedule="constant")),
-                        asdict(pgd_cfg(attack_steps)), asdict(EvalConfig(val_robust_samples=0)), init_seed=0)
+                        asdict(pgd_cfg(attack_steps)), asdict(EvalConfig(val_robust_samples=0)), init_seed=0,
+                        channels=channels)
     if sparsity:
         module.masks = MaskSet(compute_masks(prunable_weights(module.model), sparsity, "layer_normalized"))
     module.prepare()
@@ -78,6 +80,14 @@ def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: in
                         callbacks=[MaskEnforcer(), timer])
     trainer.fit(module, train_dataloaders=loader)
     return timer.rate
+
+
+def kept_channels(model_name: str, info: DataInfo, ratio: float) -> dict[str, list[int]]:
+    """A channel ticket's kept indices at ``ratio`` of the channels, scored on θ0 (speed needs no training)."""
+    from lth_lightning.pruning.channels import channel_scores, keep_channels
+
+    model = build_model(ModelConfig(name=model_name), info, seed=0)
+    return {k: v.tolist() for k, v in keep_channels(channel_scores(model, info.shape), ratio).items()}
 
 
 def handwritten_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,

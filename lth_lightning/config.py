@@ -25,6 +25,7 @@ MODELS = ("lenet", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet1
 ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
 CRITERIA = ("global", "layerwise", "layer_normalized", "random")
 RESETS = ("init", "rewind", "reinit", "finetune")
+STRUCTURES = ("unstructured", "channel")
 TASKS = ("train", "fast_ticket", "frontier", "eval")
 
 
@@ -189,8 +190,9 @@ class PruneConfig:
     """How tickets are found. ``name``: none, oneshot (one level to ``ratio``) or imp (``levels`` levels)."""
 
     name: str = "none"
+    structure: str = "unstructured"  # channel: whole conv channels / hidden units, compacted into a smaller net
     criterion: str = "layer_normalized"
-    ratio: float = 0.8  # oneshot: fraction of prunable weights removed
+    ratio: float = 0.8  # oneshot: fraction of prunable weights (channel: of channels) removed
     rate: float = 0.2  # imp: fraction of the *remaining* weights removed per level
     levels: int = 3
     include_classifier: bool = True
@@ -203,6 +205,12 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         _choice("prune.name", self.name, ("none", "oneshot", "imp"))
+        _choice("prune.structure", self.structure, STRUCTURES)
+        _require(self.structure == "unstructured" or self.name != "imp",
+                 "prune.structure=channel is one-shot (prune=oneshot: fast_ticket, frontier); IMP is unstructured")
+        _require(self.structure == "unstructured" or self.criterion == "layer_normalized",
+                 f"prune.structure=channel scores channels by layer-normalised norm; prune.criterion="
+                 f"{self.criterion} applies to unstructured pruning only")
         _choice("prune.criterion", self.criterion, CRITERIA)
         _choice("prune.reset", self.reset, RESETS)
         _require(0.0 <= self.ratio < 1.0, f"prune.ratio={self.ratio} must be in [0, 1)")
@@ -224,6 +232,10 @@ class PruneConfig:
             out.add("rewind_epoch")
         if self.reset != "reinit":
             out.add("reinit_seed")
+        if self.structure == "channel":  # the classifier's outputs are never pruned; BN follows its channels
+            out |= {"include_classifier", "mask_bn"}
+        if self.name == "none" or self.structure == "unstructured":  # a consumed ticket carries its structure;
+            out.add("structure")  # unstructured is what every stage meant before the field existed (caches stay)
         return out
 
     def target_sparsity(self, level: int) -> float:
@@ -297,6 +309,9 @@ class FrontierConfig:
     lrs: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2], metadata=NO_EFFECT)  # same grid, all arms
     seeds: list[int] = field(default_factory=lambda: [0], metadata=NO_EFFECT)
     arms: list[str] = field(default_factory=lambda: ["ticket", "dense"], metadata=NO_EFFECT)  # + reinit
+    # ticket structures side by side, each found from the same θ0 and seed (empty: prune.structure only);
+    # the others' arms are named ticket_<structure>
+    structures: list[str] = field(default_factory=list, metadata=NO_EFFECT)
     levels: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # accuracy %; empty: from the best front
     saving_threshold: float = field(default=10.0, metadata=NO_EFFECT)  # headline: ticket >= this % cheaper
     tie_sigmas: float = field(default=2.0, metadata=NO_EFFECT)  # a difference under this many stds is a tie
@@ -308,6 +323,8 @@ class FrontierConfig:
         for arm in self.arms:
             _choice("frontier.arms entry", arm, ("ticket", "dense", "reinit"))
         _require("dense" in self.arms, "frontier.arms needs dense: savings are measured against it")
+        for structure in self.structures:
+            _choice("frontier.structures entry", structure, STRUCTURES)
 
 
 @dataclass

@@ -89,6 +89,7 @@ class StageResult:
     ticket: str | None = None  # the ticket file this stage wrote (finding stages, IMP levels)
     dir: str = ""
     early_bird: EarlyBirdRecord | None = None  # finding with pipeline.find.stop=early_bird
+    macs: int | None = None  # multiply-accumulates of one forward pass of one example (FlopCounterMode)
 
     def best(self, metric: str = "val_robust") -> float | None:
         values = [v for h in self.history if (v := h.metric(metric)) is not None]
@@ -113,12 +114,14 @@ class CostToTarget:
     epochs: int | None = None  # None: never reached
     seconds: float | None = None
     passes: float | None = None
+    macs: float | None = None  # passes x MACs per forward pass (None: reached never, or MACs not counted)
 
 
 @dataclass
 class Cost:
     seconds: float
     passes: float
+    macs: float | None = None
 
 
 @dataclass
@@ -135,6 +138,7 @@ class ArmSummary:
     test: TestResult | None
     history: list[EpochRecord]
     find_stop: EarlyBirdRecord | None = None  # how the ticket's finding ended (early-bird)
+    macs_per_pass: int | None = None  # MACs of one forward pass of one example (a compact arm's are fewer)
 
 
 @dataclass
@@ -151,6 +155,7 @@ class UnitSaving:
 class PipelineCost:
     seconds: UnitSaving
     passes: UnitSaving
+    macs: UnitSaving | None = None
 
 
 @dataclass
@@ -255,6 +260,7 @@ class FrontPoint:
     passes: float
     seconds: float
     accuracy: float
+    macs: float | None = None  # passes x MACs per pass of each stage (a compact ticket's passes cost less)
 
 
 @dataclass
@@ -271,6 +277,8 @@ class BudgetRun:
     test_robust: float | None  # test PGD at the best-robust checkpoint
     test_clean: float | None
     points: list[FrontPoint]
+    find_epochs: int | None = None  # epochs the finding ran (early-bird may stop before its cap)
+    find_stage: str | None = None  # the finding stage's cache directory (its ticket.pt is the mask)
 
 
 @dataclass
@@ -299,8 +307,12 @@ class LevelCost:
     level: float
     passes: dict[str, Spread]  # arm -> cost over seeds (mean None: not reached by every seed)
     seconds: dict[str, Spread]
-    saving_pct: float | None  # ticket vs dense, in passes
+    saving_pct: float | None  # ticket vs dense, in ``unit``
     verdict: str  # ticket cheaper, dense cheaper (either "(1 seed: no tie test)"), tie, (dense) not reached
+    unit: str = "passes"  # what savings count: MACs when counted (equal to passes for same-size arms)
+    macs: dict[str, Spread] = field(default_factory=dict)
+    savings: dict[str, float | None] = field(default_factory=dict)  # every non-dense arm vs dense, in ``unit``
+    verdicts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -100,3 +100,23 @@ def test_fast_ticket_with_early_bird_finding(make_cfg, tmp_path):
     assert "early-bird finding stopped at epoch 2 of 3" in (tmp_path / "summary.md").read_text()
     fixed = run_fast_ticket(make_cfg(*TINY))
     assert summary.arms["ticket"].find_cost.passes == pytest.approx(fixed.arms["ticket"].find_cost.passes * 2 / 3)
+
+
+def test_channel_tickets_compare_channel_masks():
+    """With structure=channel the window holds one bit per channel, and settles when the channels do."""
+    from lth_lightning.config import ModelConfig
+    from lth_lightning.data import DataInfo
+    from lth_lightning.models import build_model
+
+    info = DataInfo(1, 8, 10, (0.5,), (0.25,))
+    bird = EarlyBird(FindConfig(stop="early_bird", window=2, threshold=0.0),
+                     PruneConfig(name="oneshot", structure="channel"), 0.5)
+    module = SimpleNamespace(model=build_model(ModelConfig(name="lenet"), info, seed=0), info=info)
+    first = _fake(0)
+    bird.check(first, module)
+    assert bird.window[0].numel() == 32 + 64 + 256 and int(bird.window[0].sum()) == 176  # channels, half kept
+    with torch.no_grad():
+        module.model.net.features[0].weight.mul_(2.0)  # the layer-normalised scores do not change
+    second = _fake(1)
+    bird.check(second, module)
+    assert second.should_stop and bird.distances == [1.0, 0.0]

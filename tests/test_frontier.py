@@ -17,6 +17,7 @@ from lth_lightning.pipelines.frontier import (
     verdict,
 )
 from lth_lightning.results import (
+    BudgetRow,
     EpochRecord,
     FrontierResult,
     FrontPoint,
@@ -65,6 +66,29 @@ def test_run_points_charge_finding_and_keep_the_best_so_far():
     assert [(p.passes, p.seconds, p.accuracy) for p in points] == [(1100, 11.0, 30.0), (1200, 12.0, 30.0),
                                                                   (1300, 13.0, 30.0)]
     assert run_points(result, "val_robust", None)[0].passes == 100
+    assert points[0].macs is None  # MACs only where both stages counted them
+    result.macs, find.macs = 5, 2
+    assert [p.macs for p in run_points(result, "val_robust", find)] == [2000 + 500, 2000 + 1000, 2000 + 1500]
+
+
+def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
+    """A sweep job's frontier.json becomes one aggregate row: tops, epoch-1 boost, saving at dense's top − 1."""
+    from lth_lightning.pipelines.aggregate import _frontier_metrics
+    from lth_lightning.results import BudgetRun
+
+    def run(arm, seed, accs, find=0.0):
+        points = [FrontPoint(find + 100 * (i + 1), find / 100 + i + 1, a) for i, a in enumerate(accs)]
+        return BudgetRun(arm, seed, 3, 0.1, find, find / 100, max(accs), None, None, points, 2 if find else None)
+
+    runs = [run("ticket", 0, [30, 50, 60], 50), run("ticket", 1, [34, 52, 62], 50),
+            run("dense", 0, [10, 40, 61]), run("dense", 1, [12, 44, 63])]
+    rows = [BudgetRow(a, 3, 0.1, spread([0.0]), spread([0.0]), spread([0.0])) for a in ("ticket", "dense")]
+    result = FrontierResult("val_robust", "PGD", [3], [0.1], [0, 1], rows, [], "", runs)
+    row = _frontier_metrics(result)
+    assert row["boost"] == 21.0 and row["boost_std"] == pytest.approx(2 ** 0.5, abs=0.01)  # 20 and 22 points
+    assert row["ticket_top"] == 61.0 and row["dense_top"] == 62.0 and row["level"] == 61.0
+    # level 61: seed 0 ticket never (60 < 61) -> not reached by every seed
+    assert row["saving_pct"] is None and row["verdict"] == "not reached" and row["find_epochs"] == 2.0
 
 
 def test_spread_and_verdicts():

@@ -115,8 +115,17 @@ def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
         changed = {k for k in before if before[k] != after[k]}
         assert changed == expected(base, path, live), f"{path}: {value!r} -> {candidate!r}"
         checked.append(path)
-    assert skipped == ["ticket"]  # task=fast_ticket refuses ticket=<file>: nothing to compare
+    # task=fast_ticket refuses ticket=<file>; channel tickets refuse the random criterion of this base (tested
+    # below); frontier.structures (NO_EFFECT) has no valid one-element change from []
+    assert skipped == ["ticket", "prune.structure", "frontier.structures"]
     assert len(checked) > 80
+
+
+def test_channel_structure_changes_the_finding_and_its_arms_only(make_cfg):
+    base = make_cfg("experiment=fast_ticket")
+    channel = make_cfg("experiment=fast_ticket", "prune.structure=channel")
+    before, after = stage_ids(base), stage_ids(channel)
+    assert {k for k in before if before[k] != after[k]} == FINDING
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from lth_lightning.config import FindConfig, PruneConfig
+from lth_lightning.pruning.channels import channel_scores, keep_channels
 from lth_lightning.pruning.criteria import compute_masks
 from lth_lightning.pruning.masks import prunable_weights
 from lth_lightning.results import EarlyBirdRecord
@@ -44,13 +45,22 @@ class EarlyBird(L.Callback):
         self.stopped_epoch: int | None = None
         self.stopped_step: int | None = None
 
-    def current_mask(self, model: torch.nn.Module) -> torch.Tensor:
+    def current_mask(self, model: torch.nn.Module, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """The flat keep-mask the criterion would cut now: over weights, or over channels for channel tickets
+        (which trace the net on an input of ``shape``)."""
+        if self.prune.structure == "channel" and shape is not None:
+            scores = channel_scores(model, shape)
+            kept = keep_channels(scores, self.ratio)
+            return torch.cat([torch.zeros(len(s), dtype=torch.bool).index_fill_(0, kept[k], True)
+                              for k, s in scores.items()])
         weights = prunable_weights(model, self.prune.include_classifier)
         masks = compute_masks(weights, self.ratio, self.prune.criterion, seed=self.prune.seed)
         return torch.cat([m.flatten() for m in masks.values()]).cpu()
 
     def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.window = [*self.window, self.current_mask(pl_module.model)][-self.find.window:]  # type: ignore[arg-type]
+        shape = pl_module.info.shape if self.prune.structure == "channel" else None  # type: ignore[attr-defined]
+        mask = self.current_mask(pl_module.model, shape)  # type: ignore[arg-type]
+        self.window = [*self.window, mask][-self.find.window:]
         stop, worst = settled(self.window, self.find.window, self.find.threshold)
         self.distances.append(worst)
         stop = bool(trainer.strategy.broadcast(stop, src=0))  # rank 0 decides for every rank

@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from lth_lightning.config import PruneConfig
+from lth_lightning.pruning.channels import channel_masks, channel_scores, keep_channels
 from lth_lightning.pruning.criteria import compute_masks
 from lth_lightning.pruning.masks import MaskSet, prunable_weights
 from lth_lightning.pruning.reset import reset_weights, snapshot
@@ -50,30 +51,39 @@ class PruneCallback(L.Callback):
 
     ``reset_state`` returns the state the survivors go back to (θ0 or θk); ``reinit`` builds a freshly
     initialised model for the random re-init control. Masks are computed on rank 0 and broadcast, so
-    every DDP rank holds the identical ticket.
+    every DDP rank holds the identical ticket. With ``structure=channel`` whole channels go (masked over
+    every entry they touch) and ``kept`` holds the surviving channel indices the compact net is built from.
     """
 
     def __init__(self, cfg: PruneConfig, target: float, reset_state: Callable[[], dict] | None = None,
                  reinit: Callable[[], nn.Module] | None = None) -> None:
         self.cfg, self.target = cfg, target
         self.reset_state, self.reinit = reset_state, reinit
+        self.kept: dict[str, torch.Tensor] = {}
 
-    def prune(self, model: nn.Module, masks: MaskSet) -> None:
-        weights = prunable_weights(model, self.cfg.include_classifier)
-        current = {n: masks.get(n) for n in weights if n in masks.names} or None
-        new = compute_masks(weights, self.target, self.cfg.criterion, current, seed=self.cfg.seed)
+    def prune(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> None:
+        if self.cfg.structure == "channel":
+            self.kept = keep_channels(channel_scores(model, shape), self.target)
+            new = channel_masks(model, shape, self.kept)
+            channels = sum(int((~m).sum()) for n, m in new.items() if m.dim() == 1 and n.endswith(".weight"))
+        else:
+            weights = prunable_weights(model, self.cfg.include_classifier)
+            current = {n: masks.get(n) for n in weights if n in masks.names} or None
+            new = compute_masks(weights, self.target, self.cfg.criterion, current, seed=self.cfg.seed)
         for name, mask in new.items():
             masks.set(name, mask)
-        channels = masks.add_bn_masks(model) if self.cfg.mask_bn else 0
+        if self.cfg.structure != "channel":
+            channels = masks.add_bn_masks(model) if self.cfg.mask_bn else 0
         state = self.reset_state() if self.reset_state and self.cfg.reset in ("init", "rewind") else None
         fresh = self.reinit() if self.reinit and self.cfg.reset == "reinit" else None
         reset_weights(model, masks, self.cfg.reset, state, fresh)
-        rank_zero_info(f"pruned to {masks.sparsity()['overall']:.1%} ({self.cfg.criterion}); "
-                       f"{channels} BN channels masked; weights reset: {self.cfg.reset}")
+        what = f"{self.target:.0%} of channels, " if self.kept else ""
+        rank_zero_info(f"pruned {what}{masks.sparsity()['overall']:.1%} of weights ({self.cfg.criterion}); "
+                       f"{channels} BN/bias channels masked; weights reset: {self.cfg.reset}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model, masks = pl_module.model, pl_module.masks  # type: ignore[attr-defined]
-        self.prune(model, masks)
+        self.prune(model, masks, pl_module.info.shape)  # type: ignore[attr-defined]
         if trainer.world_size > 1:
             synced = trainer.strategy.broadcast(masks.as_dict(), src=0)
             masks.load_masks({k: v.to(pl_module.device) for k, v in synced.items()})

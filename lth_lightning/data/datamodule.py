@@ -23,6 +23,11 @@ class DataInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One example's shape (channels, height, width)."""
+        return (self.channels, self.image_size, self.image_size)
+
 
 class ImageTensorDataset(Dataset):
     """uint8 images in memory; yields float [0, 1] images, with pad-4 crop + flip when augmenting."""

@@ -26,7 +26,8 @@ from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimCon
 from lth_lightning.data import DataInfo
 from lth_lightning.models import build_model
 from lth_lightning.modules.schedule import lr_factor
-from lth_lightning.pruning.masks import MaskSet
+from lth_lightning.pruning.channels import compact, macs
+from lth_lightning.pruning.masks import MaskSet, prunable_weights
 from lth_lightning.results import EpochRecord, Ledger, ThreatModel
 
 
@@ -39,15 +40,23 @@ class Classifier(L.LightningModule):
     """
 
     def __init__(self, model: dict[str, Any], data: dict[str, Any], optim: dict[str, Any], attack: dict[str, Any],
-                 evaluation: dict[str, Any], dataset: str = "", init_seed: int = 0) -> None:
+                 evaluation: dict[str, Any], dataset: str = "", init_seed: int = 0,
+                 channels: dict[str, list[int]] | None = None) -> None:
         """Plain-dict hyperparameters (saved in checkpoints, so ``load_from_checkpoint`` rebuilds the net and
-        the file stays ``weights_only``-loadable). The network is θ0 of ``init_seed``; masks start empty."""
+        the file stays ``weights_only``-loadable). The network is θ0 of ``init_seed``; masks start empty.
+        ``channels`` (a channel ticket's kept indices per group) compacts it into the smaller dense net."""
         super().__init__()
         self.save_hyperparameters()
         self.model_cfg = ModelConfig(**model)
         self.optim_cfg, self.attack_cfg = OptimConfig(**optim), AttackConfig(**attack)
         self.eval_cfg = EvalConfig(**evaluation)
-        self.model: nn.Module = build_model(self.model_cfg, DataInfo(**data), seed=init_seed)
+        self.info = DataInfo(**data)
+        self.model: nn.Module = build_model(self.model_cfg, self.info, seed=init_seed)
+        full = _weights(self.model)
+        if channels:
+            compact(self.model, self.info.shape, {k: torch.tensor(v) for k, v in channels.items()})
+        self.compact_sparsity = 1.0 - _weights(self.model) / full  # 0 unless compacted
+        self.macs = macs(self.model, self.info.shape)  # per forward pass of one example
         self.masks = MaskSet()
         self.train_attack = build_attack(self.attack_cfg)
         self.eval_attack = build_eval_attack(self.eval_cfg, self.attack_cfg.eps)
@@ -101,7 +110,7 @@ class Classifier(L.LightningModule):
     def on_train_start(self) -> None:
         # the sparsity this run trains at (an end-of-fit prune changes the masks afterwards)
         sparsity = self.masks.sparsity()
-        self.trained_sparsity = sparsity["overall"]
+        self.trained_sparsity = sparsity["overall"] if len(self.masks) else self.compact_sparsity
         if self.logger is not None and len(self.masks):
             self.logger.log_metrics({f"sparsity/{name}": value for name, value in sparsity.items()}, step=0)
 
@@ -239,3 +248,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _weights(model: nn.Module) -> int:
+    """Conv and linear weights: what sparsity is a fraction of, masked or compacted."""
+    return sum(w.numel() for w in prunable_weights(model).values())

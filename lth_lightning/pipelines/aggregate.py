@@ -1,4 +1,4 @@
-"""Aggregate a fast_ticket sweep: one row per job, swept axes as columns, heatmaps of boost and saving.
+"""Aggregate a fast_ticket or frontier sweep: one row per job, swept axes as columns, heatmaps.
 
 ``python -m lth_lightning.pipelines.aggregate multirun/fast_ticket/<date>`` (also run automatically at
 the end of every multirun by ``AggregateSweep``). Jobs that failed (no ``summary.json``) are kept as rows
@@ -6,6 +6,8 @@ marked ``failed``, so one bad job never hides the others.
 
 Boost = the ticket's epoch-1 robust accuracy minus the dense net's (the paper's "boosting" signal).
 Saving = the pipeline's pass saving to the target (finding included); full-schedule saving otherwise.
+A frontier job (``frontier.json``, several seeds) gives mean ± std over its seeds instead, and its saving
+is read off the fronts at the dense net's best − 1 point, with the frontier's 2-σ tie test.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import yaml
 
 from lth_lightning.io import write_table
-from lth_lightning.results import Summary, read_json
+from lth_lightning.results import FrontierResult, Summary, read_json
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -45,14 +47,57 @@ def _metrics(summary: Summary) -> dict[str, Any]:
     return row
 
 
+def _frontier_metrics(result: FrontierResult, margin: float = 1.0) -> dict[str, Any]:
+    """Mean ± std over the job's seeds: tops, epoch-1 boost, and the saving at dense's best − ``margin``."""
+    from lth_lightning.pipelines.frontier import cheapest, cost_unit, fronts, mean_top, spread, verdict
+
+    runs, seeds = result.runs, result.seeds
+    row: dict[str, Any] = {"status": "ok", "threat": result.threat}
+    first = min(result.budgets)
+    lr = {r.arm: r.lr for r in result.rows if r.budget == first}  # the LR chosen on validation
+    epoch1: dict[str, list[float | None]] = {}
+    for arm in sorted({r.arm for r in runs}):
+        tops = [f[-1].accuracy if (f := fronts(runs, arm, s)) else None for s in seeds]
+        row[f"{arm}_top"], row[f"{arm}_top_std"] = _ms(spread(tops))
+        epoch1[arm] = [next((r.points[0].accuracy for r in runs if (r.arm, r.seed, r.budget, r.lr)
+                             == (arm, s, first, lr[arm]) and r.points), None) for s in seeds]
+    if "ticket" in epoch1:
+        gaps = [None if t is None or d is None else t - d for t, d in zip(epoch1["ticket"], epoch1["dense"],
+                                                                              strict=True)]
+        row["boost"], row["boost_std"] = _ms(spread(gaps))
+        level, unit = mean_top(runs, "dense", seeds) - margin, cost_unit(runs)
+        costs = {u: {a: [cheapest(fronts(runs, a, s, u), level, u) for s in seeds] for a in ("ticket", "dense")}
+                 for u in {unit, "seconds"}}
+        saving, say = verdict(costs[unit]["ticket"], costs[unit]["dense"], 2.0)
+        row["level"], row["saving_pct"], row["verdict"] = round(level, 2), _r(saving), say
+        row["saving_unit"] = unit
+        row["saving_s_pct"] = _r(verdict(costs["seconds"]["ticket"], costs["seconds"]["dense"], 2.0)[0])
+        found = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
+        row["find_epochs"] = _r(spread(found).mean) if found else None
+    return row
+
+
+def _ms(value: Any) -> tuple[float | None, float | None]:
+    return _r(value.mean), _r(value.std)
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows for every job dir, and the axes (override keys whose values differ between jobs)."""
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     rows = []
     for job in jobs:
         row: dict[str, Any] = {"job": int(job.name), **_overrides(job)}
-        summary = job / "summary.json"
-        row.update(_metrics(read_json(Summary, summary)) if summary.exists() else {"status": "failed"})
+        summary, frontier = job / "summary.json", job / "frontier.json"
+        if frontier.exists():
+            row.update(_frontier_metrics(read_json(FrontierResult, frontier)))
+        elif summary.exists():
+            row.update(_metrics(read_json(Summary, summary)))
+        else:
+            row["status"] = "failed"
         rows.append(row)
     keys = {k for r in rows for k in _overrides(sweep_dir / str(r["job"]))}
     axes = sorted(k for k in keys if len({r.get(k) for r in rows}) > 1)
@@ -73,7 +118,8 @@ def _heatmap(sweep_dir: Path, rows: list[dict[str, Any]], axes: list[str]) -> Pa
     y_key, x_key = axes[0], axes[1] if len(axes) > 1 else None
     ys = sorted({r[y_key] for r in ok}, key=_num)
     xs = sorted({r[x_key] for r in ok}, key=_num) if x_key else [""]
-    metrics = [m for m in ("boost", "saving_to_target_pct", "saving_full_pct") if any(r.get(m) is not None for r in ok)]
+    metrics = [m for m in ("boost", "saving_to_target_pct", "saving_full_pct", "saving_pct", "ticket_top")
+               if any(r.get(m) is not None for r in ok)]
     fig, axs = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axs[0], metrics, strict=True):
         grid = np.full((len(ys), len(xs)), np.nan)

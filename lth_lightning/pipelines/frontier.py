@@ -25,6 +25,7 @@ from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.pipelines.fast_ticket import check, find_ticket, train_arm
 from lth_lightning.pipelines.report import target_metric
 from lth_lightning.pipelines.runner import is_rank_zero
+from lth_lightning.pipelines.stages import Stage
 from lth_lightning.results import (
     BudgetRow,
     BudgetRun,
@@ -51,14 +52,35 @@ def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
 def run_points(result: StageResult, metric: str, find: StageResult | None) -> list[FrontPoint]:
     """Every epoch of a run as a stopping point: cost so far (finding included), best accuracy so far."""
     offset_p, offset_s = (find.ledger.passes, find.ledger.train_seconds) if find else (0.0, 0.0)
+    counted = result.macs is not None and (find is None or find.macs is not None)
+    offset_m = find.ledger.passes * find.macs if counted and find else 0.0  # type: ignore[operator]
     points, best = [], None
     for h in result.history:
         value = h.metric(metric)
         if value is not None:
             best = value if best is None else max(best, value)
         if best is not None:
-            points.append(FrontPoint(offset_p + h.passes, offset_s + h.train_seconds, best))
+            macs = offset_m + h.passes * result.macs if counted else None  # type: ignore[operator]
+            points.append(FrontPoint(offset_p + h.passes, offset_s + h.train_seconds, best, macs))
     return points
+
+
+def ticket_arms(cfg: Config) -> dict[str, str]:
+    """Ticket arm name -> its structure: ``ticket`` is ``prune.structure``; ``frontier.structures`` adds
+    ``ticket_<structure>`` arms found from the same θ0 and seed."""
+    own = cfg.prune.structure
+    return {"ticket": own, **{f"ticket_{s}": s for s in cfg.frontier.structures if s != own}}
+
+
+def arm_names(cfg: Config) -> list[str]:
+    """Every arm of the frontier, the extra ticket structures right after ``ticket``."""
+    extra = [a for a in ticket_arms(cfg) if a != "ticket"] if "ticket" in cfg.frontier.arms else []
+    return [n for a in cfg.frontier.arms for n in ([a, *extra] if a == "ticket" else [a])]
+
+
+def cost_unit(runs: Sequence[BudgetRun]) -> str:
+    """MACs when every point counted them (arms may differ in size), else passes."""
+    return "macs" if all(p.macs is not None for r in runs for p in r.points) else "passes"
 
 
 def envelope(points: Sequence[FrontPoint], unit: str = "passes") -> list[FrontPoint]:
@@ -100,31 +122,39 @@ def verdict(ticket: Sequence[float | None], dense: Sequence[float | None], sigma
     return saving, direction
 
 
+def _find(cfg: Config, dm: ImageDataModule, seed: int, structure: str) -> tuple[Stage, StageResult]:
+    prune = dataclasses.replace(cfg.prune, structure=structure)
+    return find_ticket(dataclasses.replace(cfg, seed=seed, prune=prune), dm, cfg.pipeline.find.lr)
+
+
 def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun]:
     fc, runs = cfg.frontier, []
+    structures = ticket_arms(cfg)
     for seed in fc.seeds:
-        found = None
-        if any(a != "dense" for a in fc.arms):
-            found = find_ticket(dataclasses.replace(cfg, seed=seed), dm, cfg.pipeline.find.lr)
+        needed = set(arm_names(cfg)) - {"dense"}
+        tickets = {a: _find(cfg, dm, seed, s) for a, s in structures.items()
+                   if a in needed or (a == "ticket" and "reinit" in needed)}
         for budget in fc.budgets:
             for lr in fc.lrs:
                 run_cfg = budget_config(cfg, seed, budget, lr)
-                for arm in fc.arms:
+                for arm in arm_names(cfg):
                     name = f"{arm}@b{budget}-lr{lr:g}-s{seed}"
-                    result = train_arm(run_cfg, dm, arm, name, found if arm != "dense" else None)
-                    find = found[1] if found and arm != "dense" else None
+                    found = None if arm == "dense" else tickets[arm if arm in tickets else "ticket"]
+                    result = train_arm(run_cfg, dm, "ticket" if arm in tickets else arm, name, found)
+                    find = found[1] if found else None
                     test = result.test
                     runs.append(BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
                                           find.ledger.train_seconds if find else 0.0, result.best(metric),
                                           test.robust if test else None, test.clean if test else None,
-                                          run_points(result, metric, find)))
+                                          run_points(result, metric, find), len(find.history) if find else None,
+                                          Path(find.ticket).parent.name if find and find.ticket else None))
     return runs
 
 
 def budget_rows(runs: list[BudgetRun], cfg: Config) -> list[BudgetRow]:
     """Per arm and budget, the LR with the best mean validation accuracy over seeds, and what it gave."""
     rows = []
-    for arm in cfg.frontier.arms:
+    for arm in arm_names(cfg):
         for budget in cfg.frontier.budgets:
             by_lr = {lr: [r for r in runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)] for lr in cfg.frontier.lrs}
             lr, chosen = max(by_lr.items(), key=lambda kv: spread([r.best_val for r in kv[1]]).mean or -1.0)
@@ -134,54 +164,69 @@ def budget_rows(runs: list[BudgetRun], cfg: Config) -> list[BudgetRow]:
     return rows
 
 
-def fronts(runs: list[BudgetRun], arm: str, seed: int, unit: str = "passes") -> list[FrontPoint]:
+def fronts(runs: Sequence[BudgetRun], arm: str, seed: int, unit: str = "passes") -> list[FrontPoint]:
     return envelope([p for r in runs if (r.arm, r.seed) == (arm, seed) for p in r.points], unit)
 
 
 def level_costs(runs: list[BudgetRun], cfg: Config) -> list[LevelCost]:
-    fc = cfg.frontier
-    top = max((_mean_top(runs, arm, fc.seeds) for arm in fc.arms), default=0.0)  # the best arm's top
+    """Per level: each arm's cheapest cost (passes, seconds, MACs) and every non-dense arm's saving and
+    verdict against dense, in MACs when counted (so a compact ticket's cheaper passes count)."""
+    fc, arms, unit = cfg.frontier, arm_names(cfg), cost_unit(runs)
+    top = max((mean_top(runs, arm, fc.seeds) for arm in arms), default=0.0)  # the best arm's top
     levels = sorted(fc.levels) or sorted({round(f * top, 2) for f in LEVEL_FRACTIONS} | {round(top - 1.0, 2)})
+    units = ("passes", "seconds", "macs") if unit == "macs" else ("passes", "seconds")
     out = []
     for level in levels:
-        costs = {unit: {arm: [cheapest(fronts(runs, arm, s, unit), level, unit) for s in fc.seeds]
-                        for arm in fc.arms} for unit in ("passes", "seconds")}
-        saving, say = verdict(costs["passes"].get("ticket", [None] * len(fc.seeds)), costs["passes"]["dense"],
-                              fc.tie_sigmas)
-        out.append(LevelCost(level, {a: spread(v) for a, v in costs["passes"].items()},
-                             {a: spread(v) for a, v in costs["seconds"].items()}, saving, say))
+        costs = {u: {arm: [cheapest(fronts(runs, arm, s, u), level, u) for s in fc.seeds] for arm in arms}
+                 for u in units}
+        said = {a: verdict(costs[unit][a], costs[unit]["dense"], fc.tie_sigmas) for a in arms if a != "dense"}
+        saving, say = said.get("ticket", (None, "not reached"))
+        spreads = {u: {a: spread(v) for a, v in costs[u].items()} for u in units}
+        out.append(LevelCost(level, spreads["passes"], spreads["seconds"], saving, say, unit, spreads.get("macs", {}),
+                             {a: s for a, (s, _) in said.items()}, {a: v for a, (_, v) in said.items()}))
     return out
 
 
-def _mean_top(runs: list[BudgetRun], arm: str, seeds: Sequence[int]) -> float:
+def mean_top(runs: Sequence[BudgetRun], arm: str, seeds: Sequence[int]) -> float:
     """The mean over seeds of the highest accuracy an arm's front reaches."""
     tops = [front[-1].accuracy for s in seeds if (front := fronts(runs, arm, s))]
     return statistics.fmean(tops) if tops else 0.0
 
 
-def headline(levels: list[LevelCost], threshold: float, metric: str) -> str:
-    """One line: the highest accuracy level at which the ticket is at least ``threshold`` % cheaper, and
-    where it is not ahead."""
-    def ahead(lv: LevelCost) -> bool:
-        return lv.verdict == "dense not reached" or (
-            lv.verdict.startswith("ticket cheaper") and (lv.saving_pct or 0.0) >= threshold)
+def headline(levels: list[LevelCost], threshold: float, metric: str, arm: str = "ticket") -> str:
+    """One line: the highest accuracy level at which ``arm`` is at least ``threshold`` % cheaper than
+    dense, and where it is not ahead."""
+    def said(lv: LevelCost) -> tuple[float | None, str]:
+        return (lv.savings[arm], lv.verdicts[arm]) if arm in lv.verdicts else (lv.saving_pct, lv.verdict)
 
+    def ahead(lv: LevelCost) -> bool:
+        saving, say = said(lv)
+        return say == "dense not reached" or (say.startswith("ticket cheaper") and (saving or 0.0) >= threshold)
+
+    name = "The ticket" if arm == "ticket" else f"The {arm.split('_', 1)[-1]} ticket"
     wins = [lv for lv in levels if ahead(lv)]
-    others = ", ".join(f"{lv.level:.1f} % ({lv.verdict}{_pct(lv.saving_pct)})" for lv in levels if not ahead(lv))
+    others = ", ".join(f"{lv.level:.1f} % ({said(lv)[1]}{_pct(said(lv)[0])})" for lv in levels if not ahead(lv))
     if not wins:
-        return (f"The ticket is at least {threshold:g} % cheaper than dense at no accuracy level read "
-                f"({metric}): {others}.")
+        return f"{name} is at least {threshold:g} % cheaper than dense at no accuracy level read ({metric}): {others}."
     best = max(wins, key=lambda lv: lv.level)
-    how = ("dense never got there within the budgets" if best.saving_pct is None
-           else f"{best.saving_pct:.1f} % fewer passes, finding included")
-    note = ", one seed: no tie test" if "1 seed" in best.verdict else ""
+    saving, say = said(best)
+    unit = "MACs" if best.unit == "macs" else "passes"
+    how = ("dense never got there within the budgets" if saving is None
+           else f"{saving:.1f} % fewer {unit}, finding included")
+    note = ", one seed: no tie test" if "1 seed" in say else ""
     rest = f"; not at {others}" if others else ""
-    return (f"The ticket is ahead of dense (at least {threshold:g} % cheaper) up to {best.level:.1f} % {metric} "
+    return (f"{name} is ahead of dense (at least {threshold:g} % cheaper) up to {best.level:.1f} % {metric} "
             f"({how}{note}){rest}.")
 
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f", {value:+.1f} %"
+
+
+def _headlines(cfg: Config, levels: list[LevelCost], metric: str) -> str:
+    """The headline of every ticket arm (one, unless ``frontier.structures`` adds more)."""
+    arms = [a for a in arm_names(cfg) if a.startswith("ticket")] or ["ticket"]
+    return " ".join(headline(levels, cfg.frontier.saving_threshold, metric, a) for a in arms)
 
 
 def run_frontier(cfg: Config) -> FrontierResult:
@@ -193,7 +238,7 @@ def run_frontier(cfg: Config) -> FrontierResult:
     threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(cfg.frontier.budgets),
                             list(cfg.frontier.lrs), list(cfg.frontier.seeds), budget_rows(runs, cfg), levels,
-                            headline(levels, cfg.frontier.saving_threshold, metric), runs)
+                            _headlines(cfg, levels, metric), runs)
     if is_rank_zero():
         from lth_lightning.pipelines.frontier_report import publish_frontier
 

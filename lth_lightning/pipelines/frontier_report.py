@@ -9,7 +9,7 @@ from pathlib import Path
 from lth_lightning.config import Config
 from lth_lightning.pipelines.frontier import fronts
 from lth_lightning.pipelines.report import write_report
-from lth_lightning.results import FrontierResult, Spread, fmt
+from lth_lightning.results import FrontierResult, LevelCost, Spread, fmt
 
 _NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
 
@@ -20,22 +20,36 @@ def _pm(s: Spread, spec: str = ".2f", missing: str = "not reached") -> str:
     return format(s.mean, spec) + (f" ± {format(s.std, spec)}" if s.std is not None else "")
 
 
+def _order(arm: str) -> tuple[int, str]:
+    return (0 if arm.startswith("ticket") else 1 if arm == "reinit" else 2, arm)
+
+
+def _cost(lv: LevelCost, arm: str) -> Spread:
+    return lv.macs[arm] if lv.unit == "macs" else lv.passes[arm]
+
+
 def render_frontier(result: FrontierResult) -> str:
-    arms = sorted({r.arm for r in result.rows}, key=["ticket", "reinit", "dense"].index)
+    arms = sorted({r.arm for r in result.rows}, key=_order)
+    others = [a for a in arms if a != "dense"]
+    unit = "MACs" if result.levels and result.levels[0].unit == "macs" else "passes"
     metric = f"{_NAMES[result.metric]} [{result.threat}]" if result.metric == "val_robust" else _NAMES[result.metric]
     lines = [f"# Budget frontier ({len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}: "
              f"{', '.join(map(str, result.seeds))})", "", f"**{result.headline}**", "",
-             f"Accuracy: {metric}, mean ± std over seeds. Cost: forward passes per example, finding included for "
-             "ticket arms. Each arm's front is the upper envelope of every epoch of every run "
+             f"Accuracy: {metric}, mean ± std over seeds. Cost: {unit} per example (MACs = forward passes × the "
+             "MACs of one forward pass of the arm's net), finding included for ticket arms; savings are in "
+             f"{unit}. Each arm's front is the upper envelope of every epoch of every run "
              f"(budgets {result.budgets} epochs × peak LRs {result.lrs}).", "",
              "## Cheapest cost to reach each accuracy level", "",
-             "| level % | " + " | ".join(f"{a} passes" for a in arms) + " | "
-             + " | ".join(f"{a} s" for a in arms) + " | ticket saving | verdict |",
-             "|---|" + "---|" * (2 * len(arms) + 2)]
+             "| level % | " + " | ".join(f"{a} {unit}" for a in arms) + " | "
+             + " | ".join(f"{a} s" for a in arms) + " | " + " | ".join(f"{a} saving | verdict" for a in others) + " |",
+             "|---|" + "---|" * (2 * len(arms) + 2 * len(others))]
     for lv in result.levels:
-        lines.append(f"| {lv.level:.2f} | " + " | ".join(_pm(lv.passes[a], ".3g") for a in arms) + " | "
-                     + " | ".join(_pm(lv.seconds[a], ".1f") for a in arms)
-                     + f" | {fmt(lv.saving_pct, '.1f', ' %')} | {lv.verdict} |")
+        verdicts = lv.verdicts or {"ticket": lv.verdict}
+        savings = lv.savings or {"ticket": lv.saving_pct}
+        lines.append(f"| {lv.level:.2f} | " + " | ".join(_pm(_cost(lv, a), ".3g") for a in arms) + " | "
+                     + " | ".join(_pm(lv.seconds[a], ".1f") for a in arms) + " | "
+                     + " | ".join(f"{fmt(savings.get(a), '.1f', ' %')} | {verdicts.get(a, '–')}" for a in others)
+                     + " |")
     lines += ["", "## Each budget at its best peak LR (chosen on validation)", "",
               "| arm | budget (epochs) | peak LR | best val % | test PGD % (best checkpoint) | passes (total) |",
               "|---|---|---|---|---|---|"]
@@ -56,14 +70,15 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    unit = result.levels[0].unit if result.levels else "passes"
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    costs = [p.passes for r in result.runs for p in r.points]
+    costs = [getattr(p, unit) for r in result.runs for p in r.points]
     grid = np.geomspace(max(min(costs), 1.0), max(costs), 200) if costs else np.array([1.0])
-    for arm in sorted({r.arm for r in result.runs}):
+    for arm in sorted({r.arm for r in result.runs}, key=_order):
         curves = []
         for seed in result.seeds:
-            front = fronts(result.runs, arm, seed)
-            curves.append([max((p.accuracy for p in front if p.passes <= c), default=math.nan) for c in grid])
+            front = fronts(result.runs, arm, seed, unit)
+            curves.append([max((p.accuracy for p in front if getattr(p, unit) <= c), default=math.nan) for c in grid])
         values = np.array(curves, dtype=float)
         with warnings.catch_warnings():  # costs below an arm's first point are empty for every seed
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -74,7 +89,7 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
     for lv in result.levels:
         ax.axhline(lv.level, color="gray", lw=0.5, ls=":")
     ax.set_xscale("log")
-    ax.set_xlabel("forward passes per example (finding included)")
+    ax.set_xlabel(f"{'MACs' if unit == 'macs' else 'forward passes'} per example (finding included)")
     ax.set_ylabel(f"best {_NAMES[result.metric]} so far (%)")
     ax.set_title(result.headline if len(result.headline) < 70 else "budget frontier", fontsize=9)
     ax.legend()

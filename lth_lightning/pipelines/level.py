@@ -8,6 +8,7 @@ decided here only: θ0 (``init``), θk from the first run's snapshot (``rewind``
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -59,8 +60,8 @@ def prune_level(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataMo
         if is_rank_zero():
             epochs = (record.stopped_epoch or stage.epochs) if record else stage.epochs
             prov = provenance(cfg, sparsity=target, level=level, lr=cfg.optim.lr, epochs=epochs,
-                              attack=cfg.attack.name, stage=stage.identity, **about)
-            save_ticket(ticket_path, Ticket(trained.masks.as_dict(), snapshot(trained.model), prov))
+                              attack=cfg.attack.name, stage=stage.identity, info=asdict(dm.info), **about)
+            save_ticket(ticket_path, Ticket(trained.masks.as_dict(), snapshot(trained.model), prov, pruner.kept))
         return {"ticket": str(ticket_path), "early_bird": record}
 
     return run_stage(stage, out_dir, module, dm, name, callbacks, test=test, after_fit=write_ticket)

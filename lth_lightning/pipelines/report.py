@@ -1,7 +1,8 @@
 """The fast_ticket report: cost to reach a target accuracy, per arm and for the pipeline.
 
-Cost is counted two ways: wall-clock training seconds (validation excluded; hardware-dependent) and
-forward passes per example (hardware-independent: a PGD-10 step costs 11, FGSM 2, natural 1).
+Cost is counted three ways: wall-clock training seconds (validation excluded; hardware-dependent),
+forward passes per example (hardware-independent: a PGD-10 step costs 11, FGSM 2, natural 1) and MACs
+(passes x the MACs of one forward pass, counted by FlopCounterMode: a compact channel ticket's pass costs less).
 The fast_ticket pipeline pays for finding its ticket, so its cost is find + ticket-to-target, compared
 with dense-to-target. That ratio is the paper's "up to 49 % saving". Numbers never measured (no robust
 evaluation, a target never reached) are ``None`` and print as "–" / "not reached".
@@ -43,13 +44,19 @@ def target_metric(cfg: Config) -> str:
     return metric
 
 
-def cost_to_target(history: list[EpochRecord], target: float, metric: str = "val_robust") -> CostToTarget:
-    """Epochs, seconds and passes at the first epoch whose ``metric`` reaches ``target``."""
+def cost_to_target(history: list[EpochRecord], target: float, metric: str = "val_robust",
+                   macs: int | None = None) -> CostToTarget:
+    """Epochs, seconds, passes (and MACs, given MACs per pass) at the first epoch whose ``metric`` reaches
+    ``target``."""
     for h in history:
         value = h.metric(metric)
         if value is not None and value >= target:
-            return CostToTarget(h.epoch, h.train_seconds, h.passes)
+            return CostToTarget(h.epoch, h.train_seconds, h.passes, _times(h.passes, macs))
     return CostToTarget()
+
+
+def _times(passes: float, macs: int | None) -> float | None:
+    return None if macs is None else passes * macs
 
 
 def _saving(fast: float | None, dense: float | None) -> float | None:
@@ -64,10 +71,12 @@ def arm_summary(res: StageResult, target: float, metric: str, find: StageResult 
         sparsity=round(100 * res.sparsity, 1), epochs=res.epochs,
         epoch1_val_robust=rounded(res.first("val_robust")), epoch1_val_clean=rounded(res.first("val_clean")),
         best_val_robust=rounded(res.best("val_robust")), best_val_clean=rounded(res.best("val_clean")),
-        to_target=cost_to_target(res.history, target, metric),
-        find_cost=Cost(round(found.train_seconds, 2), found.passes) if found else Cost(0.0, 0.0),
-        total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes),
-        test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None)
+        to_target=cost_to_target(res.history, target, metric, res.macs),
+        find_cost=Cost(round(found.train_seconds, 2), found.passes, _times(found.passes, find.macs))
+        if found and find else Cost(0.0, 0.0, 0.0),
+        total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes, _times(res.ledger.passes, res.macs)),
+        test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None,
+        macs_per_pass=res.macs)
 
 
 def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
@@ -87,7 +96,9 @@ def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, St
     return summary
 
 
-def _unit(ticket: ArmSummary, dense: ArmSummary, unit: str) -> UnitSaving:
+def _unit(ticket: ArmSummary, dense: ArmSummary, unit: str) -> UnitSaving | None:
+    if None in (getattr(ticket.find_cost, unit), getattr(ticket.total, unit), getattr(dense.total, unit)):
+        return None  # MACs not counted (results from before they were)
     find, reach, dense_reach = getattr(ticket.find_cost, unit), getattr(ticket.to_target, unit), \
         getattr(dense.to_target, unit)
     fast = find + reach if reach is not None else None
@@ -98,7 +109,8 @@ def _unit(ticket: ArmSummary, dense: ArmSummary, unit: str) -> UnitSaving:
 
 
 def _pipeline_totals(ticket: ArmSummary, dense: ArmSummary) -> PipelineCost:
-    return PipelineCost(_unit(ticket, dense, "seconds"), _unit(ticket, dense, "passes"))
+    return PipelineCost(_unit(ticket, dense, "seconds"), _unit(ticket, dense, "passes"),  # type: ignore[arg-type]
+                        _unit(ticket, dense, "macs"))
 
 
 def render_markdown(summary: Summary) -> str:
@@ -113,15 +125,16 @@ def render_markdown(summary: Summary) -> str:
         "(dense best minus the margin). Cost = training time (validation excluded) and forward passes "
         "per example.",
         "",
-        "| arm | sparsity % | epochs | epoch-1 robust % | best robust % | best clean % | epochs→target "
+        "| arm | sparsity % | MACs/pass | epochs | epoch-1 robust % | best robust % | best clean % | epochs→target "
         "| train s→target | passes→target | finding passes | training passes | test clean % | test PGD % "
         "| test AA % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in summary.arms.items():
         t, test = r.to_target, r.test
         lines.append(
-            f"| {name} | {r.sparsity} | {r.epochs} | {fmt(r.epoch1_val_robust)} | {fmt(r.best_val_robust)} | "
+            f"| {name} | {r.sparsity} | {fmt(r.macs_per_pass, '.3g')} | {r.epochs} | {fmt(r.epoch1_val_robust)} | "
+            f"{fmt(r.best_val_robust)} | "
             f"{fmt(r.best_val_clean)} | {fmt(t.epochs, 'd', missing=reached)} | "
             f"{fmt(t.seconds, '.1f', missing=reached)} | {fmt(t.passes, '.3g', missing=reached)} | "
             f"{fmt(r.find_cost.passes, '.3g')} | {fmt(r.total.passes, '.3g')} | {fmt(test and test.clean)} | "
@@ -139,6 +152,7 @@ def render_markdown(summary: Summary) -> str:
             "|---|---|---|---|---|---|---|",
             _saving_row("train seconds", s, ".1f"),
             _saving_row("passes", p, ".3g"),
+            *([_saving_row("MACs", summary.pipeline.macs, ".3g")] if summary.pipeline.macs else []),
             "",
             "A positive saving means the ticket pipeline, finding included, got there cheaper than dense.",
         ]
@@ -162,7 +176,8 @@ def _saving_row(label: str, u: UnitSaving, spec: str) -> str:
 
 
 def plot_curves(summary: Summary, path: Path) -> Path:
-    """Target-metric curves vs cumulative passes; ticket arms start after their finding cost."""
+    """Target-metric curves vs cumulative cost; ticket arms start after their finding cost. The cost is
+    passes, or MACs when the arms' passes differ in size (a compact channel ticket)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,15 +195,19 @@ def plot_curves(summary: Summary, path: Path) -> Path:
         dist.set_yscale("log")
         dist.grid(alpha=0.3)
         dist.legend()
+    sizes = {r.macs_per_pass for r in summary.arms.values()}
+    by_macs = len(sizes) > 1 and None not in sizes
     for name, r in summary.arms.items():
-        offset = r.find_cost.passes
-        xs = [offset + h.passes for h in r.history]
+        offset = (r.find_cost.macs or 0.0) if by_macs else r.find_cost.passes
+        xs = [offset + h.passes * (r.macs_per_pass or 1 if by_macs else 1) for h in r.history]
         ys = [float("nan") if (v := h.metric(summary.target_metric)) is None else v for h in r.history]
         line = ax.plot(xs, ys, marker="o", ms=3, label=name)[0]
         if offset:
             ax.axvspan(0, offset, color=line.get_color(), alpha=0.08)
     ax.axhline(summary.target, color="gray", ls="--", lw=1, label="target")
-    ax.set_xlabel("cumulative forward passes per example (finding included)")
+    ax.set_xlabel(f"cumulative {'MACs' if by_macs else 'forward passes'} per example (finding included)")
+    if by_macs:
+        ax.set_xscale("log")
     robust = f" [{summary.config.threat}]" if summary.target_metric == "val_robust" else ""
     ax.set_ylabel(f"{_METRIC_NAMES[summary.target_metric]}{robust} (%)")
     ax.set_title(f"{summary.config.model} / {summary.config.data}: accuracy vs training cost")

@@ -23,10 +23,12 @@ from lth_lightning.callbacks import CatastrophicOverfitting, EpochLine, MaskEnfo
 from lth_lightning.config import Config, TrainerConfig
 from lth_lightning.data import DataInfo, ImageDataModule
 from lth_lightning.io import write_json
+from lth_lightning.models import build_model
 from lth_lightning.modules import Classifier
 from lth_lightning.pipelines.stages import Stage
 from lth_lightning.pipelines.tracking import build_logger, finish_logger, replay_stage
 from lth_lightning.pruning import MaskSet, Ticket
+from lth_lightning.pruning.channels import compact_state
 from lth_lightning.results import StageResult, TestResult, read_json
 
 
@@ -72,9 +74,14 @@ def make_module(cfg: Config, info: DataInfo, ticket: Ticket | None = None) -> Cl
     """A classifier at θ0(``seed``), or from a ticket: its weights and mask, or -- when this run prunes
     nothing and ``prune.reset=reinit`` -- its mask on a fresh init from ``prune.reinit_seed``."""
     reinit = ticket is not None and cfg.prune.name == "none" and cfg.prune.reset == "reinit"
+    channels = ticket.kept() if ticket is not None and ticket.structured else None
     module = Classifier(asdict(cfg.model), asdict(info), asdict(cfg.optim), asdict(cfg.attack), asdict(cfg.eval),
-                        dataset=cfg.data.name, init_seed=cfg.prune.reinit_seed if reinit else cfg.seed)
-    if ticket is not None:
+                        dataset=cfg.data.name, init_seed=cfg.prune.reinit_seed if reinit else cfg.seed,
+                        channels=channels)
+    if ticket is not None and channels:  # compact: the kept weights of the ticket's θ0, and no masks at all
+        if not reinit:
+            module.model.load_state_dict(compact_state(ticket, build_model(cfg.model, info), info.shape))
+    elif ticket is not None:
         if not reinit:
             ticket.apply_to(module.model)
         module.masks = MaskSet(ticket.masks)
@@ -92,6 +99,8 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     done = out_dir / "result.json"
     if done.exists():
         result = read_json(StageResult, done)
+        if result.macs is None:  # cached before MACs were counted: they follow from the net the identity fixes
+            result.macs = module.macs
         rank_zero_info(f"[{name}] finished before: reusing {out_dir}")
         if cfg.logger.name == "wandb" and is_rank_zero():
             replay_stage(cfg, name, result)  # the group's dashboard still shows every arm
@@ -112,7 +121,7 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     extra = after_fit(module) if after_fit is not None else {}
     result = StageResult(name, stage.epochs, module.history, module.ledger, module.trained_sparsity,
-                         dir=str(out_dir), **extra)
+                         dir=str(out_dir), macs=module.macs, **extra)
     if test:
         best = "best" if ckpt.best_model_path else None
         metrics = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]

@@ -10,7 +10,29 @@ import argparse
 import sys
 
 from lth_lightning.errors import TicketError
-from lth_lightning.pruning.tickets import compare_tickets, load_ticket
+from lth_lightning.pruning.tickets import Ticket, compare_tickets, load_ticket
+
+
+def _sizes(ticket: Ticket) -> str:
+    """Parameters and MACs per forward pass, dense vs compacted: what a channel ticket saves per step."""
+    from lth_lightning.config import ModelConfig
+    from lth_lightning.data import DataInfo
+    from lth_lightning.models import build_model
+    from lth_lightning.pruning.channels import compact_state, macs, params
+
+    prov = ticket.provenance
+    if "info" not in prov:
+        raise TicketError("the ticket's provenance has no data shape ('info'): cannot rebuild its network")
+    info = DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in prov["info"].items()})
+    cfg = ModelConfig(**prov["model"])
+    net = build_model(cfg, info)
+    dense_params, dense_macs = params(net), macs(net, info.shape)
+    compact_state(ticket, net, info.shape)  # net is now the compact net, at the ticket's weights
+    small_params, small_macs = params(net), macs(net, info.shape)
+    kept = ", ".join(f"{k} {len(v)}" for k, v in ticket.channels.items())
+    return (f"channels kept: {kept}\nparameters: dense {dense_params:,} -> compact {small_params:,} "
+            f"({small_params / dense_params:.1%})\nMACs per example: dense {dense_macs:,} -> compact "
+            f"{small_macs:,} ({small_macs / dense_macs:.1%})")
 
 
 def main(argv: list[str]) -> int:
@@ -34,6 +56,8 @@ def main(argv: list[str]) -> int:
                 print(f"{key}: {value}")
             for name, mask in ticket.masks.items():
                 print(f"{name:50s} sparsity {1 - mask.float().mean().item():.4f}")
+            if ticket.structured:
+                print(_sizes(ticket))
     except TicketError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

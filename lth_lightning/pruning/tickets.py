@@ -31,6 +31,15 @@ class Ticket:
     masks: dict[str, torch.Tensor]
     weights: dict[str, torch.Tensor]
     provenance: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, torch.Tensor] = field(default_factory=dict)  # channel ticket: kept indices per group root
+
+    @property
+    def structured(self) -> bool:
+        return bool(self.channels)
+
+    def kept(self) -> dict[str, list[int]]:
+        """Kept channel indices as plain lists (what a ``Classifier`` takes to rebuild the compact net)."""
+        return {k: v.tolist() for k, v in self.channels.items()}
 
     def apply_to(self, model: nn.Module) -> None:
         """Load the reset weights into ``model``; fails clearly if the architecture differs."""
@@ -48,7 +57,7 @@ class Ticket:
     def digest(self) -> str:
         """A content hash of masks and weights: what a stage consuming this ticket depends on."""
         h = hashlib.sha256()
-        for group in (self.masks, self.weights):
+        for group in (self.masks, self.weights, self.channels):
             for name in sorted(group):
                 h.update(name.encode())
                 h.update(group[name].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
@@ -58,7 +67,8 @@ class Ticket:
 def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
     """How a ticket was made: full model and data config, pruning, seed, code version, plus ``extra``."""
     data = {k: v for k, v in asdict(cfg.data).items() if k not in ("root", "download", "num_workers")}
-    return {"model": asdict(cfg.model), "data": data, "criterion": cfg.prune.criterion,
+    return {"model": asdict(cfg.model), "data": data, "structure": cfg.prune.structure,
+            "criterion": cfg.prune.criterion,
             "include_classifier": cfg.prune.include_classifier, "reset": cfg.prune.reset, "seed": cfg.seed,
             "code_version": code_version(), **extra}
 
@@ -66,7 +76,7 @@ def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
 def save_ticket(path: str | Path, ticket: Ticket) -> Path:
     """Write atomically (temp file + rename), so a crash never leaves a half-written ticket."""
     payload = {"format": FORMAT, "masks": ticket.masks, "weights": ticket.weights,
-               "provenance": ticket.provenance}
+               "provenance": ticket.provenance, "channels": ticket.channels}
     return atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
@@ -83,7 +93,7 @@ def load_ticket(path: str | Path) -> Ticket:
                           f"{first_line(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TicketError(f"{path} is a torch file but not an lth_lightning ticket (no '{FORMAT}' tag)")
-    return Ticket(payload["masks"], payload["weights"], payload.get("provenance", {}))
+    return Ticket(payload["masks"], payload["weights"], payload.get("provenance", {}), payload.get("channels", {}))
 
 
 def compare_tickets(a: Ticket, b: Ticket) -> dict[str, dict[str, float]]:
