@@ -197,8 +197,9 @@ REGIME = {
     "early_bird": ["pipeline.find.epochs=1,3,10"],
     "early_bird_stop": ["pipeline.find.stop=early_bird", "pipeline.find.epochs=10"],
     "find_lr": ["pipeline.find.lr=0.01,0.1"],
-    "width": ["model.width=1,2"],
+    "lr": ["frontier.lrs=[0.02,0.05,0.1]"],  # is dense just slow at the map's LR? every arm gets the grid
     "structure": ["prune.structure=unstructured,channel", "prune.ratio=0.5,0.8"],
+    "width": ["model.width=1,2"],
 }
 
 
