@@ -176,18 +176,22 @@ def claim(args) -> None:
 
 
 def frontier(args) -> None:
-    """7. The budget frontier on real MNIST (+experiment=frontier_mnist): ticket vs dense at every budget and LR."""
-    run_dir = ROOT / "outputs" / "bench_frontier"
-    cmd = [sys.executable, "-m", "lth_lightning", "+experiment=frontier_mnist", f"data.root={DATA_ROOT}",
+    """7. The budget frontier on real MNIST (+experiment=frontier_mnist): ticket vs dense at every budget and LR.
+
+    ``--tag T --experiment E --overrides ...``: a variation, saved as results/frontier_T.json."""
+    suffix = f"_{args.tag}" if args.tag else ""
+    run_dir = ROOT / "outputs" / f"bench_frontier{suffix}"
+    experiment = args.experiment or "frontier_mnist"
+    cmd = [sys.executable, "-m", "lth_lightning", f"+experiment={experiment}", f"data.root={DATA_ROOT}",
            f"pipeline.cache_dir={args.cache_dir}", f"hydra.run.dir={run_dir}", *args.overrides]
     print(" ".join(cmd), flush=True)
     started = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT)
     result = json.loads((run_dir / "frontier.json").read_text())
-    save("frontier", {"workload": " ".join(["+experiment=frontier_mnist", *args.overrides]),
-                      "wall_seconds": round(time.time() - started, 1), "result": result,
-                      "markdown": (run_dir / "frontier.md").read_text()})
-    shutil.copy(run_dir / "frontier.png", ROOT / "docs" / "frontier_mnist.png")
+    save(f"frontier{suffix}", {"workload": " ".join([f"+experiment={experiment}", *args.overrides]),
+                               "wall_seconds": round(time.time() - started, 1), "result": result,
+                               "markdown": (run_dir / "frontier.md").read_text()})
+    shutil.copy(run_dir / "frontier.png", ROOT / "docs" / f"frontier_mnist{suffix}.png")
 
 
 # The MNIST regime map, one Hydra multirun per axis (3 seeds per point; shared points are cache hits).
@@ -282,6 +286,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=str(ROOT / "cache"))
     parser.add_argument("--overrides", nargs="*", default=[], help="claim: extra Hydra overrides (a variation)")
     parser.add_argument("--parts", nargs="*", choices=list(REGIME), help="regime: which axes (default: all)")
+    parser.add_argument("--experiment", default="", help="frontier: the experiment config (default frontier_mnist)")
     parser.add_argument("--tag", default="", help="claim: name of the variation (results/claim_<tag>.json)")
     args = parser.parse_args()
     from benches.report import render

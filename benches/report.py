@@ -126,6 +126,17 @@ def _section(name: str, data: dict[str, Any]) -> list[str]:
     return [*head, *_ratio_table(result, data.get("target")), ""]
 
 
+def _frontier_variant(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    tag = path.stem.removeprefix("frontier_")
+    experiment, *overrides = data["workload"].split()
+    body = [line.replace("# ", "##### ", 1) if line.startswith("#") else line for line in data["markdown"].splitlines()]
+    return [f"#### Variation `{tag}`", "", f"`python -m benches frontier --tag {tag} --experiment "
+            f"{experiment.split('=', 1)[1]} --overrides {' '.join(overrides)}` — CPU time "
+            f"{data['wall_seconds'] / 60:.0f} min (cached runs reused).", "", *body, "",
+            f"![{tag}](frontier_mnist_{tag}.png)", ""]
+
+
 def render(results: Path, doc: Path) -> Path:
     sections: list[str] = []
     for name in TITLES:
@@ -134,6 +145,9 @@ def render(results: Path, doc: Path) -> Path:
             sections += _section(name, json.loads(path.read_text()))
         else:
             sections += [f"### {TITLES[name]}", "", f"Not measured yet: `{COMMANDS[name]}`.", ""]
+        if name == "frontier":  # variations: python -m benches frontier --tag T --experiment E --overrides ...
+            for variant in sorted(results.glob("frontier_*.json")):
+                sections += _frontier_variant(variant)
         if name == "claim":  # variations: python -m benches claim --tag T --overrides ...
             for variant in sorted(results.glob("claim_*.json")):
                 data = json.loads(variant.read_text())

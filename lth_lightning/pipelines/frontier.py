@@ -10,6 +10,8 @@ An arm's front is the upper envelope of every epoch of every one of its runs: (c
 validation accuracy so far). The best checkpoint is kept, so stopping a schedule early is a real option.
 Reading the fronts at accuracy levels gives "the cheapest cost to reach A" per arm and seed; across
 seeds, a saving smaller than ``frontier.tie_sigmas`` standard deviations of the paired difference is a tie.
+Costs are forward passes, seconds and MACs (passes x each stage's MACs per pass); savings are in MACs when
+every stage counted them, so a compacted channel ticket (``frontier.structures``) is charged what it costs.
 """
 
 from __future__ import annotations
