@@ -106,11 +106,17 @@ def channel_masks(model: nn.Module, shape: Sequence[int], kept: dict[str, torch.
 
 
 def _removed(found: dict[str, tp.Group], kept: dict[str, torch.Tensor]) -> dict[str, list[int]]:
-    """Per group root with something to remove: the removed channel indices."""
+    """Per group root with something to remove: the removed channel indices. Kept indices that do not fit
+    this net's groups (a ticket found on another architecture) are a ``TicketError``."""
+    if set(kept) != set(found):
+        raise TicketError(f"the channel ticket's groups ({', '.join(sorted(kept))}) are not this model's "
+                          f"({', '.join(sorted(found))})")
     out = {}
     for root, group in found.items():
         module = group[0].dep.target.module
         width = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
+        if kept[root].numel() == 0 or int(kept[root].max()) >= width:
+            raise TicketError(f"the channel ticket keeps channels {root} does not have (width {width})")
         removed = sorted(set(range(width)) - set(kept[root].tolist()))
         if removed:
             out[root] = removed
