@@ -62,24 +62,26 @@ class PruneCallback(L.Callback):
         self.kept: dict[str, torch.Tensor] = {}
 
     def prune(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> None:
-        if self.cfg.structure == "channel":
-            self.kept = keep_channels(channel_scores(model, shape), self.target)
-            new = channel_masks(model, shape, self.kept)
-            channels = sum(int((~m).sum()) for n, m in new.items() if m.dim() == 1 and n.endswith(".weight"))
-        else:
-            weights = prunable_weights(model, self.cfg.include_classifier)
-            current = {n: masks.get(n) for n in weights if n in masks.names} or None
-            new = compute_masks(weights, self.target, self.cfg.criterion, current, seed=self.cfg.seed)
-        for name, mask in new.items():
-            masks.set(name, mask)
-        if self.cfg.structure != "channel":
-            channels = masks.add_bn_masks(model) if self.cfg.mask_bn else 0
+        channels = self._set_masks(model, masks, shape)
         state = self.reset_state() if self.reset_state and self.cfg.reset in ("init", "rewind") else None
         fresh = self.reinit() if self.reinit and self.cfg.reset == "reinit" else None
         reset_weights(model, masks, self.cfg.reset, state, fresh)
         what = f"{self.target:.0%} of channels, " if self.kept else ""
         rank_zero_info(f"pruned {what}{masks.sparsity()['overall']:.1%} of weights ({self.cfg.criterion}); "
-                       f"{channels} BN/bias channels masked; weights reset: {self.cfg.reset}")
+                       f"{channels} BN channels masked; weights reset: {self.cfg.reset}")
+
+    def _set_masks(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> int:
+        """Cut to the target: whole channels (``structure=channel``) or weights; returns BN channels masked."""
+        if self.cfg.structure == "channel":
+            self.kept = keep_channels(channel_scores(model, shape), self.target)
+            for name, mask in channel_masks(model, shape, self.kept).items():
+                masks.set(name, mask)
+            return sum(int((~m).sum()) for n, m in masks.items() if m.dim() == 1 and n.endswith(".weight"))
+        weights = prunable_weights(model, self.cfg.include_classifier)
+        current = {n: masks.get(n) for n in weights if n in masks.names} or None
+        for name, mask in compute_masks(weights, self.target, self.cfg.criterion, current, seed=self.cfg.seed).items():
+            masks.set(name, mask)
+        return masks.add_bn_masks(model) if self.cfg.mask_bn else 0
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model, masks = pl_module.model, pl_module.masks  # type: ignore[attr-defined]
