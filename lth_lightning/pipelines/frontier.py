@@ -131,26 +131,29 @@ def _find(cfg: Config, dm: ImageDataModule, seed: int, structure: str) -> tuple[
 
 def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun]:
     fc, runs = cfg.frontier, []
-    structures = ticket_arms(cfg)
+    structures, needed = ticket_arms(cfg), set(arm_names(cfg)) - {"dense"}
     for seed in fc.seeds:
-        needed = set(arm_names(cfg)) - {"dense"}
         tickets = {a: _find(cfg, dm, seed, s) for a, s in structures.items()
                    if a in needed or (a == "ticket" and "reinit" in needed)}
         for budget in fc.budgets:
             for lr in fc.lrs:
                 run_cfg = budget_config(cfg, seed, budget, lr)
                 for arm in arm_names(cfg):
-                    name = f"{arm}@b{budget}-lr{lr:g}-s{seed}"
                     found = None if arm == "dense" else tickets[arm if arm in tickets else "ticket"]
-                    result = train_arm(run_cfg, dm, "ticket" if arm in tickets else arm, name, found)
-                    find = found[1] if found else None
-                    test = result.test
-                    runs.append(BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
-                                          find.ledger.train_seconds if find else 0.0, result.best(metric),
-                                          test.robust if test else None, test.clean if test else None,
-                                          run_points(result, metric, find), len(find.history) if find else None,
-                                          Path(find.ticket).parent.name if find and find.ticket else None))
+                    result = train_arm(run_cfg, dm, "ticket" if arm in tickets else arm,
+                                       f"{arm}@b{budget}-lr{lr:g}-s{seed}", found)
+                    runs.append(_budget_run(arm, seed, budget, lr, result, found[1] if found else None, metric))
     return runs
+
+
+def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult, find: StageResult | None,
+                metric: str) -> BudgetRun:
+    test = result.test
+    return BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
+                     find.ledger.train_seconds if find else 0.0, result.best(metric),
+                     test.robust if test else None, test.clean if test else None, run_points(result, metric, find),
+                     len(find.history) if find else None,
+                     Path(find.ticket).parent.name if find and find.ticket else None)
 
 
 def budget_rows(runs: list[BudgetRun], cfg: Config) -> list[BudgetRow]:
