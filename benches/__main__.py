@@ -171,7 +171,8 @@ def claim(args) -> None:
         for arm in summary["arms"].values():
             arm.pop("history")  # per-epoch curves stay in the run dir; the table needs the summary
         runs[str(seed)] = summary
-    workload = " ".join(["+experiment=fast_ticket_mnist (10k-image MNIST subset, CPU)", *args.overrides])
+    workload = " ".join(["+experiment=fast_ticket_mnist (2k-image MNIST subset, batch 32, 6-epoch budget for ticket "
+                         "and dense, CPU)", *args.overrides])
     save(f"claim{suffix}", {"workload": workload, "runs": runs})
 
 
@@ -204,6 +205,7 @@ REGIME = {
     "lr": ["frontier.lrs=[0.02,0.05,0.1]"],  # is dense just slow at the map's LR? every arm gets the grid
     "structure": ["prune.structure=unstructured,channel", "prune.ratio=0.5,0.8"],
     "width": ["model.width=1,2"],
+    "budget": ["frontier.budgets=[6,12]"],  # does dense catch up when the budget doubles?
 }
 
 
