@@ -201,9 +201,12 @@ REGIME = {
     "finder": ["pipeline.find.attack=none,fgsm,fgsm_rs,pgd"],
     "early_bird": ["pipeline.find.epochs=1,3,10"],
     "early_bird_stop": ["pipeline.find.stop=early_bird", "pipeline.find.epochs=10"],
+    # checks every 16 steps (~1/4 epoch): a window of 5 no longer needs 5 epochs before it can stop
+    "early_bird_steps": ["pipeline.find.stop=early_bird", "pipeline.find.epochs=10", "pipeline.find.check_every=16"],
     "find_lr": ["pipeline.find.lr=0.01,0.1"],
     "lr": ["frontier.lrs=[0.02,0.05,0.1]"],  # is dense just slow at the map's LR? every arm gets the grid
     "structure": ["prune.structure=unstructured,channel", "prune.ratio=0.5,0.8"],
+    "channel_ratio": ["prune.structure=channel", "prune.ratio=0.2,0.3"],  # lighter channel tickets
     "width": ["model.width=1,2"],
     "budget": ["frontier.budgets=[6,12]"],  # does dense catch up when the budget doubles?
 }
