@@ -235,6 +235,8 @@ def regime(args) -> None:
                                     "PGD-7 eps 0.3, 3 seeds per point)", "parts": done})
         if (sweep / "aggregate.png").exists():
             shutil.copy(sweep / "aggregate.png", ROOT / "docs" / f"regime_{part}.png")
+        if len(rows) == 1 and (sweep / "0" / "frontier.png").exists():  # one point: its fronts are the picture
+            shutil.copy(sweep / "0" / "frontier.png", ROOT / "docs" / f"regime_{part}.png")
 
 
 def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> list[dict]:
