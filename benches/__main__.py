@@ -228,7 +228,7 @@ def regime(args) -> None:
         rows, axes = collect(sweep)
         done[part] = {"command": " ".join(["python -m lth_lightning -m +experiment=regime_mnist", *REGIME[part]]),
                       "wall_seconds": round(time.time() - started, 1), "axes": axes, "rows": rows}
-        if part == "early_bird_stop":
+        if part in ("early_bird_stop", "early_bird_steps"):
             done[part]["overlap"] = _early_bird_overlap(sweep, ROOT / "outputs" / "bench_regime" / "early_bird",
                                                         Path(args.cache_dir))
         save("regime", {"workload": "+experiment=regime_mnist (2k-image MNIST subset, batch 32, 6-epoch budget, "
