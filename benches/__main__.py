@@ -233,12 +233,13 @@ def regime(args) -> None:
         if part in ("early_bird_stop", "early_bird_steps"):
             done[part]["overlap"] = _early_bird_overlap(sweep, ROOT / "outputs" / "bench_regime" / "early_bird",
                                                         Path(args.cache_dir))
-        save("regime", {"workload": "+experiment=regime_mnist (2k-image MNIST subset, batch 32, 6-epoch budget, "
-                                    "PGD-7 eps 0.3, 3 seeds per point)", "parts": done})
         if (sweep / "aggregate.png").exists():
             shutil.copy(sweep / "aggregate.png", ROOT / "docs" / f"regime_{part}.png")
-        if len(rows) == 1 and (sweep / "0" / "frontier.png").exists():  # one point: its fronts are the picture
+        if len(rows) == 1 and (sweep / "0" / "frontier.png").exists():  # one point: its fronts and level table
             shutil.copy(sweep / "0" / "frontier.png", ROOT / "docs" / f"regime_{part}.png")
+            done[part]["levels"] = (sweep / "0" / "frontier.md").read_text().split("## Each budget")[0]
+        save("regime", {"workload": "+experiment=regime_mnist (2k-image MNIST subset, batch 32, 6-epoch budget, "
+                                    "PGD-7 eps 0.3, 3 seeds per point)", "parts": done})
 
 
 def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> list[dict]:

@@ -36,7 +36,7 @@ def test_experiment_smoke_runs(make_cfg, experiment):
     assert cfg.eval == own and cfg.attack == base.attack and cfg.pipeline.find == dataclasses.replace(
         base.pipeline.find, epochs=1)
     if base.task == "frontier":
-        overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]"]
+        overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]", "frontier.seeds=[0]"]
         result = run_frontier(make_cfg(*overrides, fast=False))
         assert {r.arm for r in result.runs} == set(base.frontier.arms) and result.headline
         return

@@ -8,6 +8,7 @@ resumed run keeps counting where it stopped.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import asdict
@@ -56,7 +57,6 @@ class Classifier(L.LightningModule):
         if channels:
             compact(self.model, self.info.shape, {k: torch.tensor(v) for k, v in channels.items()})
         self.compact_sparsity = 1.0 - _weights(self.model) / full  # 0 unless compacted
-        self.macs = macs(self.model, self.info.shape)  # per forward pass of one example
         self.masks = MaskSet()
         self.train_attack = build_attack(self.attack_cfg)
         self.eval_attack = build_eval_attack(self.eval_cfg, self.attack_cfg.eps)
@@ -72,9 +72,15 @@ class Classifier(L.LightningModule):
         self._quota_seen = 0  # robust / AutoAttack samples evaluated so far this epoch (this rank)
         self.trained_sparsity = 0.0
 
+    @functools.cached_property
+    def macs(self) -> int:
+        """MACs of one forward pass of one example (counted once, when a stage records its cost)."""
+        return macs(self.model, self.info.shape)
+
     def prepare(self) -> None:
         """Speed levers, applied after weights and masks are set: channels_last, in-place compile (so
         parameter and mask names stay unprefixed)."""
+        _ = self.macs  # counted on the eager net, before any compile
         if self.model_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.model_cfg.compile:
