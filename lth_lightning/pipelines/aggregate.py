@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from lth_lightning.io import write_table
-from lth_lightning.results import FrontierResult, Summary, read_json
+from lth_lightning.results import FrontierResult, Summary, read_json, rounded
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -71,20 +71,17 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0) -> dict[str, 
         costs = {u: {a: [cheapest(fronts(runs, a, s, u), levels[s], u) for s in seeds] for a in ("ticket", "dense")}
                  for u in {unit, "seconds"}}
         saving, say = verdict(costs[unit]["ticket"], costs[unit]["dense"], 2.0)
-        row["level"], row["saving_pct"], row["verdict"] = _r(spread(list(levels.values())).mean), _r(saving), say
+        row["level"] = rounded(spread(list(levels.values())).mean)
+        row["saving_pct"], row["verdict"] = rounded(saving), say
         row["saving_unit"] = unit
-        row["saving_s_pct"] = _r(verdict(costs["seconds"]["ticket"], costs["seconds"]["dense"], 2.0)[0])
+        row["saving_s_pct"] = rounded(verdict(costs["seconds"]["ticket"], costs["seconds"]["dense"], 2.0)[0])
         found = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
-        row["find_epochs"] = _r(spread(found).mean) if found else None
+        row["find_epochs"] = rounded(spread(found).mean) if found else None
     return row
 
 
 def _ms(value: Any) -> tuple[float | None, float | None]:
-    return _r(value.mean), _r(value.std)
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+    return rounded(value.mean), rounded(value.std)
 
 
 def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
