@@ -44,11 +44,12 @@ def summarize(samples: dict[str, list[float]], baseline: str) -> dict[str, Any]:
             for name, vals in samples.items()}
 
 
-def save(name: str, payload: dict[str, Any]) -> Path:
+def save(name: str, payload: dict[str, Any], echo: bool = True) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2))
-    print(json.dumps(payload, indent=2))
+    if echo:
+        print(json.dumps(payload, indent=2))
     return path
 
 

@@ -103,6 +103,84 @@ def _channels(result: dict[str, Any], target: float) -> list[str]:
     return lines
 
 
+def _img_s(row: dict[str, Any], key: str) -> str:
+    return f"{row['variants'][key]['median']:,.0f}" if key in row["variants"] else "–"
+
+
+def _gpu_steps(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| model | precision | batch | GFLOP per image-step | plain eager | plain graphed | ours eager | "
+             "ours graphed | ours graphed / plain graphed | MFU ours graphed |", "|---" * 10 + "|"]
+    for r in rows:
+        v = r["variants"]
+        lines.append(f"| {r['model']} | {r['precision']} | {r['batch']} | {r['flops_per_image_step'] / 1e9:.1f} | "
+                     + " | ".join(_img_s(r, k) for k in ("plain_eager", "plain_graphed", "ours_eager", "ours_graphed"))
+                     + f" | {v['ours_graphed']['ratio']:.2f}× | {100 * v['ours_graphed']['mfu']:.1f} % |")
+    return lines
+
+
+def _gpu_channels(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| model | batch | GFLOP/img-step dense / aligned / unaligned | dense eager | dense graphed | "
+             "aligned eager | aligned graphed | unaligned eager | unaligned graphed | aligned / dense, graphed | "
+             "unaligned / dense, graphed |", "|---" * 11 + "|"]
+    keys = [f"{n}_{m}" for n in ("dense", "aligned", "unaligned") for m in ("eager", "graphed")]
+    for r in rows:
+        flops = " / ".join(f"{r['flops'][n] / 1e9:.1f}" for n in ("dense", "aligned", "unaligned"))
+        v = r["variants"]
+        lines.append(f"| {r['model']} | {r['batch']} | {flops} | " + " | ".join(_img_s(r, k) for k in keys)
+                     + f" | {v['aligned_graphed']['ratio']:.2f}× | {v['unaligned_graphed']['ratio']:.2f}× |")
+    return lines
+
+
+PAPER = {"images": 45_000, "find": 10, "ticket": 60, "dense": 100}  # CIFAR-10 pipeline of Li et al. (2020)
+
+
+def _paper_minutes(steps: list[dict[str, Any]], channels: list[dict[str, Any]], find: dict[str, Any]) -> list[str]:
+    """The paper's CIFAR-10 pipeline in minutes on this GPU, from the measured batch-128 bf16 rates."""
+    lines = ["| model | mode | find, per 10 FGSM epochs | ticket, 60 PGD epochs | dense, 100 PGD epochs | "
+             "aligned channel ticket, 60 PGD epochs |", "|---|---|---|---|---|---|"]
+
+    def minutes(epochs: int, rate: float) -> str:
+        return f"{epochs * PAPER['images'] / rate / 60:.1f}"
+
+    for model in ("resnet18", "vgg16"):
+        step = next((r for r in steps if r["model"] == model and r["batch"] == 128
+                     and r["precision"] == "bf16-mixed"), None)
+        chan = next((r for r in channels if r["model"] == model and r["batch"] == 128), None)
+        if step is None or chan is None or model not in find:
+            continue
+        for mode in ("eager", "graphed"):
+            pgd = step["variants"][f"ours_{mode}"]["median"]
+            lines.append(f"| {model} | {mode} | {minutes(PAPER['find'], find[model][mode]['median'])} | "
+                         f"{minutes(PAPER['ticket'], pgd)} | {minutes(PAPER['dense'], pgd)} | "
+                         f"{minutes(PAPER['ticket'], chan['variants'][f'aligned_{mode}']['median'])} |")
+    return lines
+
+
+def _gpu(data: dict[str, Any]) -> list[str]:
+    steps = data.get("steps", {}).get("result", [])
+    channels = data.get("channels", {}).get("result", [])
+    find = data.get("find", {}).get("result", {})
+    out = ["*PGD-10 train step, img/s (plain: a hand-written loop; graphed: CUDA graph replay)*", "",
+           *_gpu_steps(steps), "", "*Channel tickets at 50 % of channels, bf16, img/s (aligned: each layer's kept "
+           "count a multiple of 8)*", "", *_gpu_channels(channels), ""]
+    if find:
+        out += ["*FGSM finding step, ours, batch 128 bf16, img/s:* " + "; ".join(
+            f"{m} eager {v['eager']['median']:,.0f}, graphed {v['graphed']['median']:,.0f}" for m, v in find.items()),
+            "", "*The paper's CIFAR-10 pipeline (45k training images) in minutes of training on this GPU, from the "
+            "rates above (evaluation not counted)*", "", *_paper_minutes(steps, channels, find), ""]
+    smokes = data.get("smokes", {}).get("result", {})
+    if smokes:
+        out += ["*Every CIFAR experiment config end to end (synthetic CIFAR-shaped data, 1–2 epoch stages, "
+                "AutoAttack on 32 test images; – = robustness not evaluated, natural training)*", "",
+                "| experiment | exit | seconds | AutoAttack % per arm |",
+                "|---|---|---|---|"]
+        out += [f"| {name} | {r['exit']} | {r['seconds']} | "
+                + ", ".join(f"{a} {'–' if v is None else v}" for a, v in r["autoattack"].items()) + " |"
+                for name, r in smokes.items()]
+        out.append("")
+    return out
+
+
 def _section(name: str, data: dict[str, Any]) -> list[str]:
     m = data["machine"]
     head = [f"### {TITLES[name]}", "", f"`{COMMANDS[name]}` — {data.get('workload', '')}",
@@ -113,6 +191,8 @@ def _section(name: str, data: dict[str, Any]) -> list[str]:
         return [*head, *_regime(data["parts"])]
     if name == "channels":
         return [*head, *_channels(data["result"], data["target"]), ""]
+    if name == "gpu":
+        return [*head, *_gpu(data)]
     if name == "frontier":  # the task's own report, headings demoted, plus its plot and CPU time
         body = [line.replace("# ", "#### ", 1) if line.startswith("#") else line
                 for line in data["markdown"].splitlines()]
@@ -122,7 +202,7 @@ def _section(name: str, data: dict[str, Any]) -> list[str]:
         head += [f"Clean accuracy {data['clean_acc']:.2f} %; robust accuracy: "
                  + ", ".join(f"{k} {v:.2f} %" for k, v in data["robust_acc"].items()), ""]
     result = data["result"]
-    if name in ("mask", "gpu"):
+    if name == "mask":
         body = []
         for sub, res in result.items():
             body += [f"*{sub}*", "", *_ratio_table(res, data.get("target")), ""]

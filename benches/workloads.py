@@ -58,20 +58,25 @@ class StepTimer(L.Callback):
 def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,
                    sparsity: float = 0.0, precision: str = "32-true", channels_last: bool = False,
                    compile_model: bool = False, in_memory: bool = False, warmup: int = 3,
-                   accelerator: str = "cpu", channels: dict[str, list[int]] | None = None) -> float:
+                   accelerator: str = "cpu", channels: dict[str, list[int]] | None = None,
+                   cuda_graph: bool = False, eps: float = 0.3, attack: str = "pgd") -> float:
     """Images/s of our Classifier's training step inside a Lightning Trainer (``channels``: compacted to a
-    channel ticket's kept channels)."""
+    channel ticket's kept channels; on a GPU the data sits there, as ``data.on_device`` has it)."""
     torch.manual_seed(0)
     model_cfg = ModelConfig(name=model_name, channels_last=channels_last, compile=compile_model)
+    attack_cfg = pgd_cfg(attack_steps, eps) if attack == "pgd" else AttackConfig(name=attack, eps=eps)
     module = Classifier(asdict(model_cfg), asdict(info), asdict(OptimConfig(schedule="constant")),
-                        asdict(pgd_cfg(attack_steps)), asdict(EvalConfig(val_robust_samples=0)), init_seed=0,
+                        asdict(attack_cfg), asdict(EvalConfig(val_robust_samples=0)), init_seed=0,
                         channels=channels)
     if sparsity:
         module.masks = MaskSet(compute_masks(prunable_weights(module.model), sparsity, "layer_normalized"))
+    module.cuda_graph = cuda_graph
     module.prepare()
     x, y = synthetic(info, batch * (steps + warmup + 1))
     ds = ImageTensorDataset(x, y)
-    loader: Any = (TensorBatches(ds, batch, shuffle=True, drop_last=True) if in_memory
+    device = "cuda" if accelerator == "gpu" else "cpu"
+    torch.set_float32_matmul_precision("high" if device == "cuda" else "highest")  # as trainer=gpu sets it
+    loader: Any = (TensorBatches(ds, batch, shuffle=True, drop_last=True, device=device) if in_memory
                    else DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True))
     timer = StepTimer(warmup, steps)
     trainer = L.Trainer(accelerator=accelerator, devices=1, max_steps=steps + warmup + 1, precision=precision,
@@ -82,12 +87,79 @@ def lightning_rate(model_name: str, info: DataInfo, steps: int, attack_steps: in
     return timer.rate
 
 
-def kept_channels(model_name: str, info: DataInfo, ratio: float) -> dict[str, list[int]]:
-    """A channel ticket's kept indices at ``ratio`` of the channels, scored on θ0 (speed needs no training)."""
+def kept_channels(model_name: str, info: DataInfo, ratio: float, multiple: int = 1) -> dict[str, list[int]]:
+    """A channel ticket's kept indices at ``ratio`` of the channels (each group a multiple of ``multiple``),
+    scored on θ0 (speed needs no training)."""
     from lth_lightning.pruning.channels import channel_scores, keep_channels
 
     model = build_model(ModelConfig(name=model_name), info, seed=0)
-    return {k: v.tolist() for k, v in keep_channels(channel_scores(model, info.shape), ratio).items()}
+    return {k: v.tolist() for k, v in keep_channels(channel_scores(model, info.shape), ratio, multiple).items()}
+
+
+def step_flops(model_name: str, info: DataInfo, attack_steps: int = 10,
+               channels: dict[str, list[int]] | None = None) -> int:
+    """FLOPs of one PGD train step per image, counted by FlopCounterMode: ``attack_steps`` forward +
+    input-gradient passes, then one forward + full backward (weight gradients too)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lth_lightning.pruning.channels import compact
+
+    model = build_model(ModelConfig(name=model_name), info, seed=0)
+    if channels:
+        compact(model, info.shape, {k: torch.tensor(v) for k, v in channels.items()})
+    x, y = torch.rand(2, *info.shape), torch.tensor([0, 1])
+    counter = FlopCounterMode(display=False)
+    with counter:
+        x_adv = Attack(8 / 255, 2 / 255, attack_steps, bn_mode="train")(model, x, y)
+        F.cross_entropy(model(x_adv), y).backward()
+    return counter.get_total_flops() // 2
+
+
+def plain_rate(model_name: str, info: DataInfo, steps: int, batch: int, bf16: bool = True, graph: bool = False,
+               warmup: int = 5) -> float:
+    """The plainest PGD-10 loop on a GPU (channels_last, optional bf16 autocast, data on the GPU), eager or
+    with the whole step -- attack, update, optimizer -- captured as one CUDA graph (PyTorch's recipe)."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=model_name), info, seed=0).cuda().to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    attack = Attack(8 / 255, 2 / 255, 10, bn_mode="train")
+    x_all, y_all = (t.cuda() for t in synthetic(info, batch * 4))
+    x_all = x_all.float() / 255
+    static_x, static_y = x_all[:batch].clone(), y_all[:batch].clone()
+
+    def step() -> None:
+        with torch.autocast("cuda", torch.bfloat16, enabled=bf16, cache_enabled=False):
+            loss = F.cross_entropy(model(attack(model, static_x, static_y)).float(), static_y)
+        loss.backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    run = step
+    if graph:
+        g = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(g):
+            step()
+        run = g.replay
+    start = 0.0
+    for i in range(warmup + steps):
+        if i == warmup:
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+        chunk = i % 4
+        static_x.copy_(x_all[chunk * batch : (chunk + 1) * batch])
+        static_y.copy_(y_all[chunk * batch : (chunk + 1) * batch])
+        if not graph:
+            opt.zero_grad(set_to_none=True)
+        run()
+    torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
 
 
 def handwritten_rate(model_name: str, info: DataInfo, steps: int, attack_steps: int, batch: int = 128,

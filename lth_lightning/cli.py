@@ -45,6 +45,7 @@ def run(raw: DictConfig) -> object:
 
     _quiet_logging()
     cfg = validate(raw)
+    check_accelerator(cfg.trainer.accelerator)
     if "ddp" in cfg.trainer.strategy and HydraConfig.initialized():
         from lth_lightning.pipelines.ddp import install_hydra_ddp_fix
 
@@ -65,6 +66,15 @@ def run(raw: DictConfig) -> object:
     from lth_lightning.pipelines.train import run_train
 
     return run_train(cfg)
+
+
+def check_accelerator(accelerator: str) -> None:
+    """A GPU asked for on a machine without one: one line that says how to run on the CPU instead."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator={accelerator} but this machine has no CUDA GPU: use trainer=cpu "
+                          "(or trainer=default, which picks what is there)")
 
 
 def pick_metric(result: object, path: str) -> float:

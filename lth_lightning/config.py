@@ -45,8 +45,11 @@ class DataConfig:
     download: bool = field(default=False, metadata=NO_EFFECT)
     batch_size: int = 128
     eval_batch_size: int = 512
+    # augmentation is drawn per (stage seed, epoch, sample index), so neither worker processes nor where
+    # the batches are cut (host or GPU) change what a stage computes
     num_workers: int = field(default=0, metadata=NO_EFFECT)
     in_memory: bool = False  # batches sliced from one tensor instead of a DataLoader (small datasets)
+    on_device: bool = field(default=False, metadata=NO_EFFECT)  # splits held on the GPU as uint8 (implies in_memory)
     val_fraction: float = 0.1  # held out of train, seeded (CIFAR-10: 5k of 50k as in the paper)
     augment: bool = True  # pad-4 random crop + horizontal flip (32x32 datasets only)
     train_subset: int | None = None  # cap the train split (CPU-sized runs)
@@ -193,6 +196,7 @@ class PruneConfig:
     structure: str = "unstructured"  # channel: whole conv channels / hidden units, compacted into a smaller net
     criterion: str = "layer_normalized"
     ratio: float = 0.8  # oneshot: fraction of prunable weights (channel: of channels) removed
+    channel_multiple: int = 8  # channel: each group keeps a multiple of this many channels (tensor cores)
     rate: float = 0.2  # imp: fraction of the *remaining* weights removed per level
     levels: int = 3
     include_classifier: bool = True
@@ -216,6 +220,7 @@ class PruneConfig:
         _require(0.0 <= self.ratio < 1.0, f"prune.ratio={self.ratio} must be in [0, 1)")
         _require(0.0 < self.rate < 1.0, f"prune.rate={self.rate} must be in (0, 1)")
         _require(self.levels >= 1, "prune.levels must be >= 1")
+        _require(self.channel_multiple >= 1, f"prune.channel_multiple={self.channel_multiple} must be >= 1")
         _require(self.rewind_epoch >= 0, "prune.rewind_epoch must be >= 0")
         _require(self.rewind_step is None or self.rewind_step >= 0, "prune.rewind_step must be >= 0 or null")
 
@@ -235,7 +240,8 @@ class PruneConfig:
         if self.structure == "channel":  # the classifier's outputs are never pruned; BN follows its channels
             out |= {"include_classifier", "mask_bn"}
         if self.name == "none" or self.structure == "unstructured":  # a consumed ticket carries its structure;
-            out.add("structure")  # unstructured is what every stage meant before the field existed (caches stay)
+            out |= {"structure", "channel_multiple"}  # unstructured is what every stage meant before the field
+            # existed (caches stay)
         return out
 
     def target_sparsity(self, level: int) -> float:
@@ -346,9 +352,18 @@ class TrainerConfig:
     log_every_n_steps: int = field(default=10, metadata=NO_EFFECT)
     enable_progress_bar: bool | None = field(default=None, metadata=NO_EFFECT)  # null: Rich bar on a terminal
     num_threads: int | None = field(default=None, metadata=NO_EFFECT)  # torch.set_num_threads on CPU
+    # the train step (attack + forward + backward) captured once and replayed as a CUDA graph; null: on when
+    # training on one GPU. The same arithmetic, so not part of a stage's identity (ignored on CPU)
+    cuda_graph: bool | None = field(default=None, metadata=NO_EFFECT)
+    matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: high = TF32 on tensor cores
 
     def __post_init__(self) -> None:
         _require(self.max_epochs > 0, f"trainer.max_epochs={self.max_epochs} must be positive")
+        _choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+
+    def unused(self) -> set[str]:
+        """fp32 matmul precision counts only when it is not the exact default (caches stay)."""
+        return {"matmul_precision"} if self.matmul_precision == "highest" else set()
 
 
 @dataclass
@@ -390,6 +405,9 @@ class Config:
         _require(self.task != "eval" or bool(self.ckpt_path or self.ticket), "task=eval needs ckpt_path=<file>")
         _require(self.task not in ("fast_ticket", "frontier") or self.ticket is None,
                  f"task={self.task} finds its own ticket; ticket=<file> is for task=train")
+        _require(self.task != "train" or self.ticket is None or self.prune.name == "none",
+                 f"ticket=<file> trains that ticket and prune={self.prune.name} would prune a net of its own: "
+                 "drop one (prune=none to train the ticket, no ticket= to prune)")
 
 
 def validate(cfg: DictConfig | dict) -> Config:

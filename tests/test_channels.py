@@ -37,16 +37,17 @@ def _info(shape: tuple[int, int, int]) -> DataInfo:
     return DataInfo(shape[0], shape[1], 10, (0.4,) * shape[0], (0.2,) * shape[0])
 
 
-def _ticket(name: str, ratio: float = 0.5):
+def _ticket(name: str, ratio: float = 0.5, multiple: int = 1):
     shape, extra = ARCHS[name]
     model = build_model(ModelConfig(name=name, **extra), _info(shape), seed=0).eval()
-    kept = keep_channels(channel_scores(model, shape), ratio)
+    kept = keep_channels(channel_scores(model, shape), ratio, multiple)
     return model, shape, kept, channel_masks(model, shape, kept)
 
 
+@pytest.mark.parametrize("multiple", [1, 8])
 @pytest.mark.parametrize("name", sorted(ARCHS))
-def test_compact_net_computes_the_masked_full_nets_logits(name):
-    model, shape, kept, masks = _ticket(name)
+def test_compact_net_computes_the_masked_full_nets_logits(name, multiple):
+    model, shape, kept, masks = _ticket(name, multiple=multiple)
     masked = copy.deepcopy(model)
     MaskSet(masks).apply_(masked)
     small = compact(copy.deepcopy(model), shape, kept).eval()
@@ -85,6 +86,25 @@ def test_global_threshold_removes_the_lowest_channels_and_never_empties_a_layer(
     assert kept["a"].tolist() == [1] and kept["b"].tolist() == [0, 2, 3]
     with pytest.raises(TicketError, match="every channel of a"):
         keep_channels({"a": torch.tensor([0.1, 0.2]), "b": torch.tensor([1.0, 2.0, 3.0, 4.0])}, 0.34)
+
+
+def test_aligned_counts_are_multiples_near_the_global_cut():
+    scores = {"a": torch.arange(40.0), "b": torch.arange(20.0) + 100, "c": torch.arange(6.0) + 50}
+    plain = keep_channels(scores, 0.5)
+    kept = keep_channels(scores, 0.5, multiple=8)
+    for root, s in scores.items():
+        n = len(kept[root])
+        assert n == min(len(s), max(8, 8 * round(len(plain[root]) / 8)))  # nearest multiple, never 0, <= width
+        assert n % 8 == 0 or n == len(s)
+        assert set(kept[root].tolist()) == set(torch.sort(s, descending=True).indices[:n].tolist())  # its best
+    assert [len(kept[k]) for k in "abc"] == [8, 16, 6]
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet18"])
+def test_aligned_tickets_on_cifar_nets_keep_multiples_of_8(name):
+    model, shape, kept, _ = _ticket(name, multiple=8)
+    assert all(len(k) % 8 == 0 for k in kept.values())
+    assert 0.2 < macs(compact(copy.deepcopy(model), shape, kept), shape) / macs(model, shape) < 0.35
 
 
 def test_layer_normalisation_keeps_a_small_weight_layer_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import pickle
 import struct
@@ -12,7 +13,7 @@ import torch
 
 from lth_lightning.config import DataConfig
 from lth_lightning.data import build_datamodule
-from lth_lightning.data.datamodule import batch_crop_flip, random_crop_flip
+from lth_lightning.data.datamodule import batch_crop_flip, crop_flip_params
 from lth_lightning.errors import DataError
 
 
@@ -47,20 +48,21 @@ def _windows(image: torch.Tensor, pad: int = 4) -> list[torch.Tensor]:
     return crops + [c.flip(-1) for c in crops]
 
 
-def test_crop_flip_is_a_padded_window_possibly_mirrored():
+def test_crop_flip_is_the_padded_window_its_params_name():
     image = torch.arange(1, 3 * 8 * 8 + 1, dtype=torch.float32).view(3, 8, 8)  # every pixel unique, none zero
     windows = _windows(image)
-    seen = set()
-    for _ in range(200):
-        out = random_crop_flip(image)
-        matches = [i for i, w in enumerate(windows) if torch.equal(out, w)]
-        assert len(matches) == 1
-        seen.add(matches[0])
-    assert len(seen) > 60  # offsets and flips really vary (162 possible)
-    batch = torch.stack([image, image + 1000])
-    out = batch_crop_flip(batch)
-    for img, res in zip(batch, out, strict=True):
-        assert any(torch.equal(res, w) for w in _windows(img))
+    params = crop_flip_params(seed=7, epoch=0, n=200)
+    out = batch_crop_flip(image.expand(200, -1, -1, -1), params)
+    for (top, left, flip), res in zip(params.tolist(), out, strict=True):
+        assert [i for i, w in enumerate(windows) if torch.equal(res, w)] == [81 * flip + 9 * top + left]
+    assert len({tuple(p) for p in params.tolist()}) > 60  # offsets and flips really vary (162 possible)
+
+
+def test_crop_flip_params_depend_on_seed_and_epoch_only():
+    a = crop_flip_params(seed=3, epoch=1, n=50)
+    assert torch.equal(a, crop_flip_params(seed=3, epoch=1, n=50))
+    assert not torch.equal(a, crop_flip_params(seed=3, epoch=2, n=50))
+    assert not torch.equal(a, crop_flip_params(seed=4, epoch=1, n=50))
 
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -97,7 +99,8 @@ def test_cifar10_parsed_from_python_pickles(tmp_path, monkeypatch):
     dm = build_datamodule(DataConfig(name="cifar10", root=str(tmp_path), val_fraction=0.1))
     dm.setup()
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (45, 5, 10)
-    x, _ = next(iter(dm.train_dataloader()))
+    x, _, index = next(iter(dm.train_dataloader()))  # the sample index travels with the batch ...
+    x, _ = dm.on_after_batch_transfer((x, _, index), 0)  # ... to where it is cropped and flipped
     assert x.shape[1:] == (3, 32, 32) and dm.train_set.augment
 
 
@@ -138,15 +141,20 @@ def test_in_memory_batches_match_the_dataloader_contents():
     assert len(a) + len(b) == len(dm.train_set)
 
 
-def test_batch_crop_flip_is_a_shifted_copy():
-    from lth_lightning.data.datamodule import batch_crop_flip
 
-    x = torch.rand(6, 3, 32, 32)
-    out = batch_crop_flip(x)
-    assert out.shape == x.shape
-    for i in range(6):  # each output is some crop of the zero-padded input, maybe mirrored
-        padded = torch.nn.functional.pad(x[i], (4, 4, 4, 4))
-        found = any(torch.equal(out[i], padded[:, t : t + 32, s : s + 32]) or
-                    torch.equal(out[i], padded[:, t : t + 32, s : s + 32].flip(-1))
-                    for t in range(9) for s in range(9))
-        assert found
+
+def test_augmentation_is_the_same_with_and_without_workers_and_in_memory():
+    """Crop/flip come from (seed, epoch, index), not from the process that loads the sample."""
+    cfg = DataConfig(name="synthetic", shape=[3, 32, 32], synthetic_size=64, batch_size=16, val_fraction=0.0)
+    out = {}
+    for key, extra in {"main": {}, "workers": {"num_workers": 2}, "memory": {"in_memory": True}}.items():
+        dm = build_datamodule(dataclasses.replace(cfg, **extra))
+        dm.setup()
+        torch.manual_seed(5)
+        out[key] = {}
+        for batch in dm.train_dataloader():
+            xs, _ = dm.on_after_batch_transfer(batch, 0)
+            out[key].update(zip(batch[2].tolist(), xs, strict=True))
+    assert set(out["main"]) == set(out["workers"]) == set(out["memory"])
+    for i, x in out["main"].items():
+        assert torch.equal(x, out["workers"][i]) and torch.equal(x, out["memory"][i])

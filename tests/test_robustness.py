@@ -11,7 +11,7 @@ import torch
 from lth_lightning.modules import Classifier
 from lth_lightning.pipelines.evaluate import run_eval
 from lth_lightning.pipelines.train import run_train
-from lth_lightning.results import EvalResult, read_json
+from lth_lightning.results import EvalResult, StageResult, read_json
 
 COMMON = ["model.width=2", "attack.eps=0.2", "trainer.max_epochs=8", "eval.val_robust_samples=200",
           "optim.lr=0.05", "optim.warmup_epochs=1"]
@@ -71,3 +71,21 @@ def test_eval_rejects_a_bad_checkpoint_with_one_line(tmp_path):
                           f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith(f"error: {bad} is not a readable checkpoint")
+
+
+def test_bf16_training_evaluates_autoattack_in_fp32(make_cfg, tmp_path):
+    """bf16-mixed training used to crash at the test-set AutoAttack (torchattacks calls .numpy() on bf16
+    logits). Evaluation now runs outside autocast: the pipeline finishes, and its AutoAttack and clean
+    numbers are what a 32-true evaluation of the same checkpoint measures."""
+    from lth_lightning.pipelines.fast_ticket import run_fast_ticket
+
+    settings = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1",
+                "pipeline.dense_epochs=1", "pipeline.arms=[dense]", "trainer.limit_train_batches=3",
+                "attack.steps=2", "eval.autoattack=apgd", "eval.autoattack_samples=32",
+                "eval.eps=0.01"]  # small: points survive APGD-CE, so APGD-T (where bf16 crashed) runs
+    summary = run_fast_ticket(make_cfg(*settings, "trainer.precision=bf16-mixed"))
+    dense = read_json(StageResult, next((tmp_path / "cache").glob("dense-*/result.json")))
+    assert dense.test.autoattack is not None and dense.test == summary.arms["dense"].test
+    again = run_eval(make_cfg(*settings, "task=eval", f"ckpt_path={dense.best_checkpoint}",
+                              "trainer.precision=32-true"))
+    assert (again.test.autoattack, again.test.clean) == (dense.test.autoattack, dense.test.clean)

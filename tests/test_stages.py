@@ -25,7 +25,7 @@ POOL = sorted({v for name in dir(config_module) if name.isupper()
                for v in getattr(config_module, name) if isinstance(v, str)}
               | {"sgd", "adam", "constant", "multistep", "cosine", "train", "eval", "linf", "l2", "off", "apgd",
                  "standard", "csv", "wandb", "offline", "online", "cpu", "gpu", "auto", "ddp", "val", "test",
-                 "val_robust", "val_clean", "val/clean_acc", "fixed", "early_bird"})
+                 "val_robust", "val_clean", "val/clean_acc", "fixed", "early_bird", "high"})
 
 # A base where the conditional settings are live: PGD finding (attack steps matter to it), a multistep
 # finding schedule (milestones matter), random criterion (prune.seed), rewind (rewind_epoch), a WRN (depth,
@@ -84,7 +84,8 @@ def expected(cfg: Config, path: str, live: bool) -> set[str]:
              "prune.reinit_seed": {"reinit"},  # only the re-init control is re-initialised (reset=rewind here)
              # the finding stage has its own LR, schedule and attack name (pipeline.find)
              "optim.lr": TRAINING, "optim.schedule": TRAINING, "optim.warmup_epochs": TRAINING,
-             "attack.name": TRAINING}
+             "attack.name": TRAINING,
+             "trainer.matmul_precision": ALL}  # in the identity once it is not the exact default
     if not live:
         return set()
     if path in rules:

@@ -50,7 +50,7 @@ class EarlyBird(L.Callback):
         (which trace the net on an input of ``shape``)."""
         if self.prune.structure == "channel" and shape is not None:
             scores = channel_scores(model, shape)
-            kept = keep_channels(scores, self.ratio)
+            kept = keep_channels(scores, self.ratio, self.prune.channel_multiple)
             return torch.cat([torch.zeros(len(s), dtype=torch.bool).index_fill_(0, kept[k], True)
                               for k, s in scores.items()])
         weights = prunable_weights(model, self.prune.include_classifier)

@@ -73,7 +73,7 @@ class PruneCallback(L.Callback):
     def _set_masks(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> int:
         """Cut to the target: whole channels (``structure=channel``) or weights; returns BN channels masked."""
         if self.cfg.structure == "channel":
-            self.kept = keep_channels(channel_scores(model, shape), self.target)
+            self.kept = keep_channels(channel_scores(model, shape), self.target, self.cfg.channel_multiple)
             for name, mask in channel_masks(model, shape, self.kept).items():
                 masks.set(name, mask)
             return sum(int((~m).sum()) for n, m in masks.items() if m.dim() == 1 and n.endswith(".weight"))

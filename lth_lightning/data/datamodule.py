@@ -30,7 +30,9 @@ class DataInfo:
 
 
 class ImageTensorDataset(Dataset):
-    """uint8 images in memory; yields float [0, 1] images, with pad-4 crop + flip when augmenting."""
+    """uint8 images in memory; yields float [0, 1] images. Augmenting sets also yield each sample's index:
+    its crop and flip are drawn from (stage seed, epoch, index) when the batch reaches the device
+    (``ImageDataModule.on_after_batch_transfer``), so worker processes never hold augmentation RNG."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, augment: bool = False) -> None:
         self.images, self.labels, self.augment = images, labels, augment
@@ -38,24 +40,24 @@ class ImageTensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.images[index]
-        if self.augment:
-            image = random_crop_flip(image)
-        return image.float().div_(255.0), self.labels[index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        image = self.images[index].float().div_(255.0)
+        return (image, self.labels[index], torch.tensor(index)) if self.augment else (image, self.labels[index])
 
 
 class TensorBatches:
-    """Batches sliced straight from one in-memory float tensor: no per-sample indexing, no collate.
+    """Batches sliced straight from one in-memory uint8 tensor: no per-sample indexing, no collate.
 
-    The ``data.in_memory`` speed lever for small datasets. Each epoch's order is seeded by the stage's
-    seed (``torch.initial_seed``) and the trainer's epoch, so it is the same on every DDP rank and after a
-    resume. Under DDP each rank takes a disjoint strided shard (the job DistributedSampler does).
+    The ``data.in_memory`` speed lever for small datasets, and ``data.on_device``: the tensor lives on the
+    GPU (CIFAR-10 is 150 MB) and each batch is cut and converted there. Each epoch's order is seeded by the
+    stage's seed (``torch.initial_seed``) and the trainer's epoch, so it is the same on every DDP rank and
+    after a resume. Under DDP each rank takes a disjoint strided shard (the job DistributedSampler does).
     """
 
     def __init__(self, ds: ImageTensorDataset, batch_size: int, shuffle: bool, drop_last: bool,
-                 rank: int = 0, world: int = 1, epoch: Callable[[], int] = lambda: 0) -> None:
-        self.x, self.y = ds.images.float().div_(255.0), ds.labels
+                 rank: int = 0, world: int = 1, epoch: Callable[[], int] = lambda: 0,
+                 device: torch.device | str = "cpu") -> None:
+        self.x, self.y = ds.images.to(device), ds.labels.to(device)
         self.augment, self.batch_size, self.shuffle, self.drop_last = ds.augment, batch_size, shuffle, drop_last
         self.rank, self.world, self.epoch = rank, world, epoch
 
@@ -71,32 +73,31 @@ class TensorBatches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        idx = self._indices()
+        idx = self._indices().to(self.x.device)
         for i in range(len(self)):
             batch = idx[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.x[batch]
-            yield (batch_crop_flip(x) if self.augment else x), self.y[batch]
+            x = self.x[batch].float().div_(255.0)
+            yield (x, self.y[batch], batch) if self.augment else (x, self.y[batch])
 
 
-def batch_crop_flip(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
-    """``random_crop_flip`` for a whole batch at once (per-image offsets and flips, one gather)."""
+def crop_flip_params(seed: int, epoch: int, n: int, pad: int = 4) -> torch.Tensor:
+    """Every sample's (top, left, flip) for one epoch, ``n`` rows from a generator seeded by (seed, epoch):
+    a sample's augmentation is its row, whatever process, device or batch it lands in."""
+    gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=gen)
+    return torch.cat([offsets, torch.randint(0, 2, (n, 1), generator=gen)], 1)
+
+
+def batch_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """The CIFAR augmentation for a batch on its own device: zero-pad by ``pad``, crop back at each image's
+    (top, left), flip where asked (one gather)."""
     n, _, h, w = x.shape
+    top, left, flip = params.to(x.device).unbind(1)
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    top, left = torch.randint(0, 2 * pad + 1, (2, n))
-    rows = (top[:, None] + torch.arange(h))[:, :, None]
-    cols = (left[:, None] + torch.arange(w))[:, None, :]
-    flip = torch.rand(n) < 0.5
-    cols = torch.where(flip[:, None, None], cols.flip(-1), cols)
-    return padded[torch.arange(n)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
-
-
-def random_crop_flip(image: torch.Tensor, pad: int = 4) -> torch.Tensor:
-    """The CIFAR augmentation: zero-pad by ``pad``, random crop back to size, random horizontal flip."""
-    _, h, w = image.shape
-    padded = torch.nn.functional.pad(image, (pad, pad, pad, pad))
-    top, left = torch.randint(0, 2 * pad + 1, (2,)).tolist()
-    out = padded[:, top : top + h, left : left + w]
-    return out.flip(-1) if torch.rand(()) < 0.5 else out
+    rows = (top[:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (left[:, None] + torch.arange(w, device=x.device))[:, None, :]
+    cols = torch.where(flip.bool()[:, None, None], cols.flip(-1), cols)
+    return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -106,6 +107,8 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._augment_key: tuple[int, int] | None = None
+        self._augment_table = torch.empty(0, 3, dtype=torch.long)
 
     @property
     def info(self) -> DataInfo:
@@ -148,12 +151,14 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, ds: Dataset | None, train: bool) -> DataLoader | TensorBatches:
         assert ds is not None, "call setup() first"
         c = self.cfg
-        if c.in_memory:
+        if c.in_memory or c.on_device:
             trainer = self.trainer
             rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+            device = trainer.strategy.root_device if trainer is not None and c.on_device else "cpu"
             size = c.batch_size if train else c.eval_batch_size
             return TensorBatches(ds, size, shuffle=train, drop_last=train and len(ds) > size,  # type: ignore
-                                 rank=rank, world=world, epoch=lambda: trainer.current_epoch if trainer else 0)
+                                 rank=rank, world=world, epoch=lambda: trainer.current_epoch if trainer else 0,
+                                 device=device)
         return DataLoader(
             ds,
             batch_size=c.batch_size if train else c.eval_batch_size,
@@ -163,6 +168,17 @@ class ImageDataModule(L.LightningDataModule):
             persistent_workers=c.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, ...], dataloader_idx: int) -> tuple[torch.Tensor, ...]:
+        """Augment on the device the batch reached: each sample's crop/flip from (stage seed, epoch, index)."""
+        if len(batch) != 3:
+            return batch
+        x, y, index = batch
+        key = (torch.initial_seed(), self.trainer.current_epoch if self.trainer is not None else 0)
+        if self._augment_key != key:  # one table per epoch, on the batches' device
+            self._augment_key = key
+            self._augment_table = crop_flip_params(*key, len(self.train_set)).to(x.device)  # type: ignore[arg-type]
+        return batch_crop_flip(x, self._augment_table[index.to(x.device)]), y
 
     def train_dataloader(self) -> DataLoader | TensorBatches:
         return self._loader(self.train_set, train=True)

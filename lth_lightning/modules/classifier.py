@@ -18,6 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -26,6 +27,7 @@ from lth_lightning.attacks import attack_passes, build_attack, build_eval_attack
 from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimConfig
 from lth_lightning.data import DataInfo
 from lth_lightning.models import build_model
+from lth_lightning.modules.graphed import GraphedStep, graph_blocker
 from lth_lightning.modules.schedule import lr_factor
 from lth_lightning.pruning.channels import compact, macs
 from lth_lightning.pruning.masks import MaskSet, prunable_weights
@@ -65,12 +67,15 @@ class Classifier(L.LightningModule):
         acc = lambda: MulticlassAccuracy(self.num_classes, average="micro")  # noqa: E731
         self.train_acc, self.val_clean, self.val_robust = acc(), acc(), acc()
         self.test_clean, self.test_robust, self.test_aa = acc(), acc(), acc()
-        self.train_loss = MeanMetric()  # synced across ranks once per epoch, not every step
+        self.train_acc.validate_args = False  # its value checks read the GPU every step (a host sync)
+        self.train_loss = MeanMetric(nan_strategy="disable")  # synced across ranks once per epoch, not every step
         self.ledger = Ledger()
         self.history: list[EpochRecord] = []
         self._epoch_t0: float | None = None
         self._quota_seen = 0  # robust / AutoAttack samples evaluated so far this epoch (this rank)
         self.trained_sparsity = 0.0
+        self.cuda_graph = False  # trainer.cuda_graph: capture the train step where ``graph_blocker`` allows
+        self._graphed: GraphedStep | None = None
 
     @functools.cached_property
     def macs(self) -> int:
@@ -97,21 +102,43 @@ class Classifier(L.LightningModule):
     # -- training -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        attack = self.train_attack
-        if attack is not None and attack.loss == "kl":
-            x_adv = attack(self.model, x, y)
-            loss, logits = trades_loss(self.model, x, x_adv, y, self.attack_cfg.beta)
-        else:
-            inputs = attack(self.model, x, y) if attack is not None else x
-            logits = self.model(inputs)
-            loss = F.cross_entropy(logits.float(), y)
-        self.ledger.passes += attack_passes(attack) * len(x) * self.trainer.world_size
-        self.train_acc(logits.detach(), y)
-        self.train_loss(loss.detach())
+        loss, logits = self._graphed(x, y) if self._graphed is not None else self._loss_and_logits(x, y)
+        self.ledger.passes += attack_passes(self.train_attack) * len(x) * self.trainer.world_size
+        self.train_acc.update(logits.detach(), y)  # update, not forward: a per-batch value would read the
+        self.train_loss.update(loss.detach())      # GPU (a host sync every step); epoch values are logged
         self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def _loss_and_logits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training loss on this batch (the attack crafts its inputs first) and the logits it scored."""
+        attack = self.train_attack
+        if attack is not None and attack.loss == "kl":
+            return trades_loss(self.model, x, attack(self.model, x, y), y, self.attack_cfg.beta)
+        logits = self.model(attack(self.model, x, y) if attack is not None else x)
+        return F.cross_entropy(logits.float(), y), logits
+
+    def on_fit_start(self) -> None:
+        """Capture the train step as a CUDA graph where it can be (``trainer.cuda_graph``); say why not."""
+        self._graphed = None
+        if not self.cuda_graph:
+            return
+        why = graph_blocker(device=self.device, world_size=self.trainer.world_size,
+                            precision=str(self.trainer.precision), compiled=self.model_cfg.compile,
+                            loss=self.train_attack.loss if self.train_attack is not None else "ce")
+        if why is None:
+            self._graphed = GraphedStep(self._loss_and_logits, [p for p in self.model.parameters() if p.requires_grad])
+        elif self.device.type == "cuda":
+            rank_zero_info(f"trainer.cuda_graph: the train step runs eagerly ({why})")
+
+    def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        if self._graphed is None:  # a graphed step has already written the gradients
+            super().backward(loss, *args, **kwargs)
+
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer) -> None:
+        if self._graphed is None:  # a replay overwrites the graph's gradient buffers; nothing accumulates
+            super().optimizer_zero_grad(epoch, batch_idx, optimizer)
 
     def on_train_start(self) -> None:
         # the sparsity this run trains at (an end-of-fit prune changes the masks afterwards)
@@ -155,8 +182,16 @@ class Classifier(L.LightningModule):
             self._stop_epoch_clock()
         self._quota_seen = 0
 
+    def full_precision(self) -> torch.autocast:
+        """Evaluation runs in fp32 outside autocast whatever ``trainer.precision`` is: attacks (AutoAttack's
+        numpy calls above all) and accuracies are those of the fp32 weights, as a 32-true evaluation sees."""
+        return torch.autocast(self.device.type, enabled=False)
+
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
+        with self.full_precision():
+            self._validate(*batch)
+
+    def _validate(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.val_clean(self.model(x), y)
         if self.robust_eval:
             xr, yr = self._take_quota(x, y, self.eval_cfg.val_robust_samples)
@@ -181,7 +216,10 @@ class Classifier(L.LightningModule):
         self._quota_seen = 0
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
+        with self.full_precision():
+            self._test(*batch)
+
+    def _test(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.test_clean(self.model(x), y)
         if not self.robust_eval:
             return

@@ -46,6 +46,7 @@ def build_trainer(tc: TrainerConfig, root: Path, epochs: int, callbacks: Sequenc
                   logger: L.pytorch.loggers.Logger | bool, name: str = "") -> L.Trainer:
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
+    torch.set_float32_matmul_precision(tc.matmul_precision)
     bar = progress_bar(tc)
     extra = [RichProgressBar(leave=True)] if bar else [EpochLine(name)] if name else []
     optional = {k: getattr(tc, k) for k in ("limit_train_batches", "limit_val_batches", "limit_test_batches",
@@ -86,6 +87,7 @@ def make_module(cfg: Config, info: DataInfo, ticket: Ticket | None = None) -> Cl
             ticket.apply_to(module.model)
         module.masks = MaskSet(ticket.masks)
         module.masks.apply_(module.model)
+    module.cuda_graph = cfg.trainer.cuda_graph is not False  # null: wherever the step can be captured
     module.prepare()
     return module
 

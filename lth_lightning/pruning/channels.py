@@ -74,8 +74,11 @@ def channel_scores(model: nn.Module, shape: Sequence[int]) -> dict[str, torch.Te
     return scores
 
 
-def keep_channels(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, torch.Tensor]:
-    """Kept channel indices per group: one global threshold removes ``round(ratio * total)`` channels."""
+def keep_channels(scores: dict[str, torch.Tensor], ratio: float, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Kept channel indices per group: one global threshold removes ``round(ratio * total)`` channels, then
+    each group's count is rounded to the nearest multiple of ``multiple`` (at least one multiple, at most the
+    group's width), keeping its best-scored channels. Tensor cores want channel counts in multiples of 8: a
+    compact layer of 35 channels runs no faster on a GPU than one of 64."""
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"channel ratio {ratio} must be in [0, 1)")
     flat = torch.cat(list(scores.values()))
@@ -87,6 +90,9 @@ def keep_channels(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, to
         offset += s.numel()
         if kept.numel() == 0:
             raise TicketError(f"prune.ratio={ratio} would remove every channel of {root}: lower the ratio")
+        count = min(s.numel(), max(multiple, multiple * round(kept.numel() / multiple)))
+        if count != kept.numel():  # the group's best ``count`` channels instead
+            kept = torch.sort(s, descending=True, stable=True).indices[:count].sort().values
         out[root] = kept
     return out
 

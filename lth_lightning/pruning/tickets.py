@@ -67,7 +67,8 @@ class Ticket:
 def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
     """How a ticket was made: full model and data config, pruning, seed, code version, plus ``extra``."""
     data = {k: v for k, v in asdict(cfg.data).items() if k not in ("root", "download", "num_workers")}
-    return {"model": asdict(cfg.model), "data": data, "structure": cfg.prune.structure,
+    structure = {"channel_multiple": cfg.prune.channel_multiple} if cfg.prune.structure == "channel" else {}
+    return {"model": asdict(cfg.model), "data": data, "structure": cfg.prune.structure, **structure,
             "criterion": cfg.prune.criterion,
             "include_classifier": cfg.prune.include_classifier, "reset": cfg.prune.reset, "seed": cfg.seed,
             "code_version": code_version(), **extra}
