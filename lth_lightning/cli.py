@@ -105,6 +105,7 @@ def _hydra_main(raw: DictConfig) -> object:
 
 
 SLOTS = ("experiment", "hparams_search")  # defaults-list slots that are null unless chosen
+DICT_SETTINGS = ("frontier.baselines", "frontier.ticket_variants")  # name -> overrides
 
 
 def normalize_argv(argv: list[str]) -> list[str]:
@@ -113,7 +114,9 @@ def normalize_argv(argv: list[str]) -> list[str]:
     Hydra refuses the ``+`` form once a slot exists ("Multiple values for experiment"); users coming from
     the lightning-hydra-template type it either way.
     """
-    return [a[1:] if any(a.startswith(f"+{slot}=") for slot in SLOTS) else a for a in argv]
+    argv = [a[1:] if any(a.startswith(f"+{slot}=") for slot in SLOTS) else a for a in argv]
+    # named variant sets are dicts Hydra keeps in struct mode: a new name needs its force-add form
+    return [f"++{a}" if a.startswith(tuple(f"{k}=" for k in DICT_SETTINGS)) else a for a in argv]
 
 
 def main() -> None:

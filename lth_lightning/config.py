@@ -8,6 +8,7 @@ and instantiates the dataclasses, whose ``__post_init__`` checks ranges. Every f
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,10 @@ class AttackConfig:
     random_start: bool = True
     beta: float = 6.0  # TRADES
     bn_mode: str = "train"  # BatchNorm mode while crafting examples: train (as the paper's code) or eval
+    # the training attack's eps (and step, in proportion) ramps linearly from 0 over this many epochs, per step:
+    # PGD at MNIST's eps 0.3 from a random init sits on a plateau; the ramp is the field's remedy. Evaluation
+    # always attacks at the full eps. The frontier compresses it with the schedule, like the LR warmup.
+    eps_warmup_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("attack.name", self.name, ATTACKS)
@@ -144,14 +149,17 @@ class AttackConfig:
         _require(self.step_size is None or self.step_size > 0, "attack.step_size must be positive or null")
         _require(self.steps > 0, f"attack.steps={self.steps} must be positive")
         _require(self.beta >= 0, "attack.beta must be >= 0")
+        _require(self.eps_warmup_epochs >= 0, f"attack.eps_warmup_epochs={self.eps_warmup_epochs:g} must be >= 0")
 
     def unused(self) -> set[str]:
-        """eps stays even for ``none``: it is the threat model robust evaluation uses."""
+        """eps stays even for ``none``: it is the threat model robust evaluation uses. A ramp of 0 epochs is
+        no ramp (what every stage meant before the field existed: caches stay)."""
+        ramp = {"eps_warmup_epochs"} if self.eps_warmup_epochs == 0 or self.name == "none" else set()
         if self.name == "none":
-            return {"step_size", "steps", "random_start", "beta", "bn_mode"}
+            return {"step_size", "steps", "random_start", "beta", "bn_mode"} | ramp
         if self.name in ("fgsm", "fgsm_rs"):
-            return {"steps", "random_start", "beta"}
-        return {"random_start"} if self.name == "trades" else {"beta"}
+            return {"steps", "random_start", "beta"} | ramp
+        return ({"random_start"} if self.name == "trades" else {"beta"}) | ramp
 
 
 @dataclass
@@ -293,6 +301,9 @@ class PipelineConfig:
     extra_find_lrs: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # more tickets at these LRs
     target_margin: float = field(default=1.0, metadata=NO_EFFECT)  # target acc = dense best - this many points
     target_metric: str | None = field(default=None, metadata=NO_EFFECT)  # null: val_robust, or val_clean
+    # the dense arm as a practitioner would run it, e.g. ["attack.eps_warmup_epochs=2"] (its stage's config carries
+    # the effect, so this list itself is not part of any identity)
+    dense_overrides: list[str] = field(default_factory=list, metadata=NO_EFFECT)
     cache_dir: str = field(default="cache", metadata=NO_EFFECT)
 
     def __post_init__(self) -> None:
@@ -320,7 +331,14 @@ class FrontierConfig:
     structures: list[str] = field(default_factory=list, metadata=NO_EFFECT)
     levels: list[float] = field(default_factory=list, metadata=NO_EFFECT)  # accuracy %; empty: from the best front
     saving_threshold: float = field(default=10.0, metadata=NO_EFFECT)  # headline: ticket >= this % cheaper
-    tie_sigmas: float = field(default=2.0, metadata=NO_EFFECT)  # a difference under this many stds is a tie
+    # the verdict per level: a t interval at this confidence on the mean paired (per-seed) cost difference;
+    # an interval that holds 0 is a tie
+    confidence: float = field(default=0.9, metadata=NO_EFFECT)
+    # named variants of the dense arm ("dense_<name>": ["attack.eps_warmup_epochs=2", ...]), each trained at every
+    # budget and LR from the same θ0; every verdict compares with the best of dense and these at each level
+    baselines: dict[str, list[str]] = field(default_factory=dict, metadata=NO_EFFECT)
+    # the same for the ticket ("ticket_<name>": overrides), trained from the ticket found once per seed
+    ticket_variants: dict[str, list[str]] = field(default_factory=dict, metadata=NO_EFFECT)
 
     def __post_init__(self) -> None:
         _require(bool(self.budgets) and min(self.budgets) > 0, "frontier.budgets must be positive epochs")
@@ -331,6 +349,12 @@ class FrontierConfig:
         _require("dense" in self.arms, "frontier.arms needs dense: savings are measured against it")
         for structure in self.structures:
             _choice("frontier.structures entry", structure, STRUCTURES)
+        _require(0.0 < self.confidence < 1.0, f"frontier.confidence={self.confidence} must be in (0, 1)")
+        for key, prefix in (("baselines", "dense_"), ("ticket_variants", "ticket_")):
+            for name in getattr(self, key):
+                _require(name.startswith(prefix) and name.removeprefix(prefix) not in ("", *STRUCTURES),
+                         f"frontier.{key}: {name!r} must be named {prefix}<something> (not {prefix}unstructured "
+                         f"or {prefix}channel)")
 
 
 @dataclass
@@ -405,9 +429,64 @@ class Config:
         _require(self.task != "eval" or bool(self.ckpt_path or self.ticket), "task=eval needs ckpt_path=<file>")
         _require(self.task not in ("fast_ticket", "frontier") or self.ticket is None,
                  f"task={self.task} finds its own ticket; ticket=<file> is for task=train")
+        for where, overrides in self.variants().items():
+            self._check_ramp(with_overrides(self, overrides, where), where)
         _require(self.task != "train" or self.ticket is None or self.prune.name == "none",
                  f"ticket=<file> trains that ticket and prune={self.prune.name} would prune a net of its own: "
                  "drop one (prune=none to train the ticket, no ticket= to prune)")
+
+    def variants(self) -> dict[str, list[str]]:
+        """Every configuration this task trains, as overrides of this one, by where they are set."""
+        out: dict[str, list[str]] = {"the run": []}
+        if self.task == "fast_ticket" and self.pipeline.dense_overrides:
+            out["pipeline.dense_overrides"] = self.pipeline.dense_overrides
+        if self.task == "frontier":
+            for key in ("baselines", "ticket_variants"):
+                out |= {f"frontier.{key}.{n}": v for n, v in getattr(self.frontier, key).items()}
+        return out
+
+    def _check_ramp(self, variant: Config, where: str) -> None:
+        """An ε ramp longer than the schedule it ramps would never reach attack.eps."""
+        ramp = variant.attack.eps_warmup_epochs
+        epochs = {"train": self.trainer.max_epochs, "frontier": self.pipeline.dense_epochs,  # frontier: full schedule
+                  "fast_ticket": self.pipeline.dense_epochs if "dense" in where else
+                  min(self.pipeline.ticket_epochs, self.pipeline.dense_epochs)}.get(self.task)
+        _require(epochs is None or ramp <= epochs,
+                 f"attack.eps_warmup_epochs={ramp:g} ({where}) is longer than the {epochs}-epoch schedule it ramps: "
+                 "training would never reach attack.eps")
+
+
+VARIANT_SECTIONS = ("attack", "optim")  # what a baseline or ticket variant may change
+
+
+def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
+    """``cfg`` with ``section.key=value`` overrides of ``attack`` or ``optim`` (a baseline's trick: an ε ramp,
+    another warmup); the changed section re-validates. A key that is not a setting, or a value of the wrong
+    type, is a ``ConfigError`` naming ``where``."""
+    import copy
+
+    import yaml
+
+    out = cfg
+    for item in overrides:
+        key, sep, raw = str(item).partition("=")
+        section, _, leaf = key.strip().partition(".")
+        _require(bool(sep) and section in VARIANT_SECTIONS and bool(leaf),
+                 f"{where}: {item!r} is not an override of attack.* or optim.* (e.g. attack.eps_warmup_epochs=2)")
+        owner = getattr(out, section)
+        names = [f.name for f in dataclasses.fields(owner)]
+        if leaf not in names:
+            from lth_lightning.preflight import not_a_setting
+
+            raise ConfigError(f"{where}: {not_a_setting(key.strip(), f'{section}.', leaf, names)}")
+        value, current = yaml.safe_load(raw), getattr(owner, leaf)
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        _require(current is None or value is None or isinstance(value, type(current)),
+                 f"{where}: {key} takes a {type(current).__name__}, not {raw.strip()!r}")
+        out = copy.copy(out)  # a shallow copy: no re-validation of the whole config (it may hold variants)
+        setattr(out, section, dataclasses.replace(owner, **{leaf: value}))
+    return out
 
 
 def validate(cfg: DictConfig | dict) -> Config:

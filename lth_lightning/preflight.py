@@ -51,7 +51,7 @@ def check_override_keys(overrides: Iterable[str], schema: type, groups: Mapping[
                 break
             hints = typing.get_type_hints(node)
             if part not in hints:
-                raise _not_a_setting(key, "".join(f"{p}." for p in key.split(".")[:depth]), part, hints)
+                raise not_a_setting(key, "".join(f"{p}." for p in key.split(".")[:depth]), part, hints)
             node = hints[part]
 
 
@@ -83,12 +83,12 @@ def check_keys(raw: Mapping[str, Any], schema: type, prefix: str = "") -> None:
         if key == "hydra" and not prefix:
             continue
         if key not in hints:
-            raise _not_a_setting(f"{prefix}{key}", prefix, str(key), hints)
+            raise not_a_setting(f"{prefix}{key}", prefix, str(key), hints)
         if dataclasses.is_dataclass(hints[key]) and isinstance(value, Mapping):
             check_keys(value, hints[key], f"{prefix}{key}.")
 
 
-def _not_a_setting(name: str, prefix: str, part: str, fields: Iterable[str]) -> ConfigError:
+def not_a_setting(name: str, prefix: str, part: str, fields: Iterable[str]) -> ConfigError:
     """``name`` is not in the schema; suggest the field under ``prefix`` closest to ``part``."""
     close = difflib.get_close_matches(part, list(fields), n=1)
     return ConfigError(f"{name} is not a setting" + (f"; did you mean {prefix}{close[0]}?" if close else ""))

@@ -308,11 +308,12 @@ class LevelCost:
     passes: dict[str, Spread]  # arm -> cost over seeds (mean None: not reached by every seed)
     seconds: dict[str, Spread]
     saving_pct: float | None  # ticket vs dense, in ``unit``
-    verdict: str  # ticket cheaper, dense cheaper (either "(1 seed: no tie test)"), tie, (dense) not reached
+    verdict: str  # ticket cheaper / dense cheaper / tie (with the t interval), (dense) not reached, k of n seeds
     unit: str = "passes"  # what savings count: MACs when counted (equal to passes for same-size arms)
     macs: dict[str, Spread] = field(default_factory=dict)
-    savings: dict[str, float | None] = field(default_factory=dict)  # every non-dense arm vs dense, in ``unit``
+    savings: dict[str, float | None] = field(default_factory=dict)  # every non-baseline arm vs ``baseline``
     verdicts: dict[str, str] = field(default_factory=dict)
+    baseline: str = "dense"  # what savings are against: dense, or best_baseline (dense and its variants per seed)
 
 
 @dataclass
@@ -326,3 +327,4 @@ class FrontierResult:
     levels: list[LevelCost]
     headline: str
     runs: list[BudgetRun] = field(default_factory=list)
+    confidence: float = 0.9  # of the verdicts' t intervals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -126,3 +127,30 @@ def test_robust_accuracy_below_clean_and_decreasing_in_steps(trained_digits_mode
     assert accs[0] <= clean
     assert all(b <= a + 0.005 for a, b in itertools.pairwise(accs)), accs
     assert accs[-1] < clean - 0.2  # the attack is real
+
+
+def test_eps_ramp_is_zero_at_the_first_step_and_exactly_eps_at_the_configured_one():
+    from lth_lightning.modules.schedule import eps_factor
+
+    assert eps_factor(0, 10.0, 2.0) == 0.0 and eps_factor(10, 10.0, 2.0) == 0.5
+    assert eps_factor(20, 10.0, 2.0) == 1.0 and eps_factor(35, 10.0, 2.0) == 1.0
+    assert eps_factor(0, 10.0, 0.0) == 1.0  # no ramp
+
+
+def test_a_scaled_attack_is_the_attack_at_the_scaled_eps():
+    """The ramp multiplies eps and step by a tensor set in place (what a captured CUDA graph reads)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(8, 1, 4, 4), torch.randint(0, 3, (8,))
+    scale = torch.ones(())
+    plain = Attack(0.2, 0.05, 5, random_start=False)
+    scaled = dataclasses.replace(plain, scale=scale)
+    assert torch.equal(scaled(model, x, y), plain(model, x, y))
+    scale.fill_(0.5)
+    assert torch.allclose(scaled(model, x, y), Attack(0.1, 0.025, 5, random_start=False)(model, x, y), atol=1e-7)
+    scale.fill_(0.0)
+    assert torch.equal(scaled(model, x, y), x)  # the ramp's first step: clean inputs, same passes
+    scale.fill_(0.5)
+    delta = dataclasses.replace(plain, random_start=True)(model, x, y) - x
+    ramped = dataclasses.replace(plain, random_start=True, scale=scale)(model, x, y) - x
+    assert delta.abs().max() <= 0.2 + 1e-6 and ramped.abs().max() <= 0.1 + 1e-6

@@ -56,6 +56,22 @@ def test_hparams_search_composes(make_cfg):
         ({"data": {"name": "imagenet"}}, "data.name='imagenet' is unknown"),
         ({"typo_key": 1}, "typo_key"),
         ({"task": "eval"}, "task=eval needs ckpt_path"),
+        ({"attack": {"eps_warmup_epochs": -1}}, "attack.eps_warmup_epochs=-1 must be >= 0"),
+        ({"trainer": {"matmul_precision": "low"}}, "trainer.matmul_precision='low' is unknown"),
+        ({"prune": {"channel_multiple": 0}}, "prune.channel_multiple=0 must be >= 1"),
+        ({"task": "train", "ticket": "t.pt", "prune": {"name": "oneshot"}}, "drop one (prune=none to train the ticket"),
+        ({"task": "train", "attack": {"name": "pgd", "eps_warmup_epochs": 11}},
+         "attack.eps_warmup_epochs=11 (the run) is longer than the 10-epoch schedule it ramps"),
+        ({"task": "frontier", "frontier": {"baselines": {"dense_ramp": ["attack.eps_warmup_epochs=30"]}}},
+         "(frontier.baselines.dense_ramp) is longer than the 20-epoch schedule"),
+        ({"task": "fast_ticket", "pipeline": {"dense_overrides": ["attack.eps_warmup=2"]}},
+         "pipeline.dense_overrides: attack.eps_warmup is not a setting; did you mean attack.eps_warmup_epochs?"),
+        ({"task": "frontier", "frontier": {"baselines": {"dense_ramp": ["prune.ratio=0.5"]}}},
+         "is not an override of attack.* or optim.*"),
+        ({"task": "frontier", "frontier": {"baselines": {"dense_ramp": ["attack.eps_warmup_epochs=two"]}}},
+         "attack.eps_warmup_epochs takes a float, not 'two'"),
+        ({"task": "frontier", "frontier": {"baselines": {"ramp": []}}}, "'ramp' must be named dense_<something>"),
+        ({"frontier": {"confidence": 1.0}}, "frontier.confidence=1.0 must be in (0, 1)"),
     ],
 )
 def test_bad_values_raise_config_error(override, message):
@@ -92,3 +108,20 @@ def test_cli_missing_data_names_path_and_fix(tmp_path):
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: mnist not found under") and "data.download=true" in last
     assert "Traceback" not in out.stderr
+
+
+def test_trainer_gpu_without_a_gpu_says_how_to_use_the_cpu():
+    import torch
+
+    from lth_lightning.cli import check_accelerator
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="use trainer=cpu"):
+        check_accelerator("gpu")
+    check_accelerator("cpu")  # and the CPU is always fine
+
+
+def test_dict_settings_get_hydras_force_add_form():
+    assert normalize_argv(["frontier.baselines={dense_x:[a]}", "frontier.lrs=[1]"]) == [
+        "++frontier.baselines={dense_x:[a]}", "frontier.lrs=[1]"]

@@ -88,21 +88,51 @@ def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
     assert row["boost"] == 21.0 and row["boost_std"] == pytest.approx(2 ** 0.5, abs=0.01)  # 20 and 22 points
     assert row["ticket_top"] == 61.0 and row["dense_top"] == 62.0 and row["level"] == 61.0
     # each seed races to its own dense best − 1 (60, 62): the ticket gets there at 350 passes, dense at 300
-    assert row["saving_pct"] == pytest.approx(-16.67) and row["verdict"] == "dense cheaper"
+    assert row["saving_pct"] == pytest.approx(-16.67) and row["verdict"].startswith("dense cheaper (90 % CI")
     assert row["find_epochs"] == 2.0
 
 
 def test_spread_and_verdicts():
     assert spread([1.0, 3.0]).mean == 2.0 and spread([1.0, 3.0]).std == pytest.approx(2 ** 0.5)
     assert spread([1.0, None]).mean is None and spread([1.0, None]).n == 1
-    saving, say = verdict([50.0, 52.0, 48.0], [100.0, 101.0, 99.0], 2.0)
-    assert saving == pytest.approx(50.0) and say == "ticket cheaper"
-    assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 2.0)[1] == "tie"  # noisy paired difference
-    assert verdict([150.0, 160.0], [100.0, 101.0], 2.0)[1] == "dense cheaper"
-    assert verdict([50.0], [100.0], 2.0) == (50.0, "ticket cheaper (1 seed: no tie test)")
-    assert verdict([150.0], [100.0], 2.0) == (-50.0, "dense cheaper (1 seed: no tie test)")
-    assert verdict([None, 50.0], [100.0, 100.0], 2.0) == (None, "not reached")
-    assert verdict([50.0, 50.0], [None, 100.0], 2.0) == (None, "dense not reached")
+    # a clear win: paired differences 50, 49, 51 -> mean 50 ± t(0.95, 2) · 1/√3 = 1.686, of a 100-pass baseline
+    saving, say = verdict([50.0, 52.0, 48.0], [100.0, 101.0, 99.0], 0.9)
+    assert saving == pytest.approx(50.0) and say == "ticket cheaper (90 % CI +48.3 to +51.7 %)"
+    assert verdict([150.0, 160.0, 155.0], [100.0, 101.0, 99.0], 0.9)[1].startswith("dense cheaper (90 % CI -")
+    assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 0.9)[1].startswith("tie (90 % CI -")  # holds 0
+    # the same noisy differences at a lower confidence: a narrower interval, still a tie; a wider one for 0.99
+    assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 0.5)[1].startswith("tie")
+    # reached by 2 of 3 seeds: only the seeds where both arms get there are compared
+    saving, say = verdict([50.0, None, 48.0], [100.0, 101.0, 99.0], 0.9)
+    assert saving == pytest.approx(100 * (1 - 49.0 / 99.5)) and say.endswith(", 2 of 3 seeds)")
+    assert verdict([50.0], [100.0], 0.9) == (50.0, "ticket cheaper (1 seed: no interval)")
+    assert verdict([150.0], [100.0], 0.9) == (-50.0, "dense cheaper (1 seed: no interval)")
+    assert verdict([None, None], [100.0, 100.0], 0.9) == (None, "not reached (dense: 2 of 2 seeds)")
+    assert verdict([50.0, 50.0], [None, None], 0.9) == (None, "dense not reached")  # no baseline seed at all
+    assert verdict([50.0, None], [None, None], 0.9) == (None, "dense not reached (the arm: 1 of 2 seeds)")
+    # one baseline seed reaches the level: not "dense not reached" any more
+    assert verdict([50.0, 50.0], [None, 100.0], 0.9) == (50.0, "ticket cheaper (1 seed, 1 of 2 seeds: no interval)")
+
+
+def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
+    """dense_eps_ramp gets to 60 % at 200 passes, dense at 400: the ticket (at 300) loses to the strongest."""
+    from lth_lightning.pipelines.frontier import level_costs
+    from lth_lightning.results import BudgetRun
+
+    cfg = make_cfg("experiment=frontier", "frontier.seeds=[0,1,2]", "frontier.levels=[60]",
+                   "++frontier.baselines={dense_eps_ramp:['attack.eps_warmup_epochs=2']}")
+    assert cfg.frontier.baselines == {"dense_eps_ramp": ["attack.eps_warmup_epochs=2"]}
+
+    def run(arm, seed, cost):
+        return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, [FrontPoint(cost + seed, 1.0, 60.0)])
+
+    runs = [run(a, s, c) for s in (0, 1, 2) for a, c in (("ticket", 300), ("dense", 400), ("dense_eps_ramp", 200))]
+    (level,) = level_costs(runs, cfg)
+    assert level.baseline == "best_baseline" and level.passes["best_baseline"].mean == pytest.approx(201.0)
+    assert level.verdicts["ticket"].startswith("dense cheaper")
+    assert level.savings["ticket"] == pytest.approx(100 * (1 - 301 / 201))  # against dense_eps_ramp, not dense
+    headline_ = headline([level], 10.0, "val_robust")
+    assert "than the best dense variant at no accuracy level" in headline_
 
 
 def test_headline_names_the_highest_level_where_the_ticket_is_ahead():

@@ -85,7 +85,8 @@ def expected(cfg: Config, path: str, live: bool) -> set[str]:
              # the finding stage has its own LR, schedule and attack name (pipeline.find)
              "optim.lr": TRAINING, "optim.schedule": TRAINING, "optim.warmup_epochs": TRAINING,
              "attack.name": TRAINING,
-             "trainer.matmul_precision": ALL}  # in the identity once it is not the exact default
+             "trainer.matmul_precision": ALL,  # in the identity once it is not the exact default
+             "attack.eps_warmup_epochs": TRAINING}  # finding never ramps; a ramp of 0 is no ramp (caches stay)
     if not live:
         return set()
     if path in rules:
@@ -117,8 +118,10 @@ def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
         assert changed == expected(base, path, live), f"{path}: {value!r} -> {candidate!r}"
         checked.append(path)
     # task=fast_ticket refuses ticket=<file>; channel tickets refuse the random criterion of this base (tested
-    # below); frontier.structures (NO_EFFECT) has no valid one-element change from []
-    assert skipped == ["ticket", "prune.structure", "frontier.structures"]
+    # below); frontier.structures (NO_EFFECT) has no valid one-element change from []; override lists and dicts
+    # (pipeline.dense_overrides, frontier.baselines/ticket_variants) take strings: tested below
+    assert sorted(skipped) == sorted(["ticket", "pipeline.dense_overrides", "prune.structure", "frontier.structures",
+                                      "frontier.baselines", "frontier.ticket_variants"])
     assert len(checked) > 80
 
 
@@ -162,3 +165,16 @@ def test_stage_seed_and_dir_are_derived_from_the_identity(make_cfg, tmp_path, mo
     assert said and "0.0.1+old" in said[0]
     with pytest.raises(ConfigError, match="of another config"):
         claim_dir(Stage("find", dataclasses.replace(cfg, seed=1)), out)
+
+
+def test_dense_overrides_change_the_dense_stage_only(make_cfg):
+    from lth_lightning.config import with_overrides
+
+    base = make_cfg("experiment=fast_ticket")
+    ramped = make_cfg("experiment=fast_ticket", "pipeline.dense_overrides=['attack.eps_warmup_epochs=2']")
+    find = find_stage(base, base.pipeline.find.lr)
+    assert find_stage(ramped, ramped.pipeline.find.lr).identity == find.identity  # the base cfg is unchanged
+    plain = arm_stage(with_overrides(base, base.pipeline.dense_overrides, "x"), "dense", None)
+    ramp = arm_stage(with_overrides(ramped, ramped.pipeline.dense_overrides, "x"), "dense", None)
+    assert ramp.cfg.attack.eps_warmup_epochs == 2.0 and ramp.identity != plain.identity
+    assert arm_stage(ramped, "ticket", find).identity == arm_stage(base, "ticket", find).identity

@@ -181,3 +181,18 @@ def test_compiled_model_keeps_parameter_and_mask_names(make_cfg):
 
 def _epochs(cfg, epochs):
     return dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, max_epochs=epochs))
+
+
+def test_eps_ramp_trains_at_the_ramped_eps_and_logs_it(make_cfg, tmp_path):
+    """attack.eps_warmup_epochs=1 over 4 steps an epoch: the last step of epoch 1 attacks at 3/4 of ε, every
+    step of epoch 2 at ε; train/eps is logged per epoch; the passes are those of unramped PGD."""
+    import csv
+
+    from lth_lightning.pipelines.train import run_train
+
+    cfg = make_cfg("attack=pgd", "attack.eps=0.2", "attack.steps=2", "attack.eps_warmup_epochs=1",
+                   "trainer.max_epochs=2", "trainer.limit_train_batches=4", "data.batch_size=32")
+    result = run_train(cfg)
+    rows = [r for path in tmp_path.rglob("metrics.csv") for r in csv.DictReader(path.open()) if r.get("train/eps")]
+    assert [round(float(r["train/eps"]), 6) for r in rows] == [0.15, 0.2]
+    assert result.ledger.passes == 2 * 4 * 32 * 3  # epochs × steps × batch × (2 attack steps + 1 update)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -35,18 +35,23 @@ class Attack:
     random_start: bool = True
     bn_mode: str = "eval"
     loss: str = "ce"  # ce | kl (TRADES inner maximisation)
+    # a 0-dim tensor multiplying eps and step (the training ε ramp): set in place each step, so a captured
+    # CUDA graph reads the current value; None: eps and step_size as they are
+    scale: torch.Tensor | None = field(default=None, compare=False)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.eps == 0:
             return x.detach()
+        eps, step = (self.eps, self.step_size) if self.scale is None else (self.eps * self.scale,
+                                                                           self.step_size * self.scale)
         with bn_mode(model, self.bn_mode), torch.enable_grad():
             target = y if self.loss == "ce" else F.softmax(model(x).detach().float(), dim=1)
-            delta = self._init_delta(x)
+            delta = self._init_delta(x, eps)
             for _ in range(self.steps):
                 delta.requires_grad_(True)
                 loss = self._loss(model(x + delta), target)
                 (grad,) = torch.autograd.grad(loss, delta)
-                delta = self._step(x, delta.detach(), grad)
+                delta = self._step(x, delta.detach(), grad, eps, step)
         return (x + delta).detach()
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -54,23 +59,26 @@ class Attack:
             return F.cross_entropy(logits.float(), target, reduction="sum")
         return F.kl_div(F.log_softmax(logits.float(), dim=1), target, reduction="sum")
 
-    def _init_delta(self, x: torch.Tensor) -> torch.Tensor:
+    def _init_delta(self, x: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
         if not self.random_start:
             return torch.zeros_like(x)
         if self.loss == "kl":  # TRADES starts at a small Gaussian
             delta = 0.001 * torch.randn_like(x)
+        elif self.norm == "linf" and isinstance(eps, torch.Tensor):
+            delta = torch.empty_like(x).uniform_(-1, 1) * eps
         elif self.norm == "linf":
-            delta = torch.empty_like(x).uniform_(-self.eps, self.eps)
+            delta = torch.empty_like(x).uniform_(-eps, eps)
         else:
-            delta = _l2_project(torch.randn_like(x), self.eps * torch.rand(len(x), device=x.device))
+            delta = _l2_project(torch.randn_like(x), eps * torch.rand(len(x), device=x.device))
         return (x + delta).clamp_(0, 1) - x
 
-    def _step(self, x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor, eps: float | torch.Tensor,
+              step: float | torch.Tensor) -> torch.Tensor:
         if self.norm == "linf":
-            delta = (delta + self.step_size * grad.sign()).clamp_(-self.eps, self.eps)
+            delta = torch.clamp(delta + step * grad.sign(), -eps, eps)
         else:
             norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
-            delta = _l2_project(delta + self.step_size * grad / norms, self.eps)
+            delta = _l2_project(delta + step * grad / norms, eps)
         return (x + delta).clamp_(0, 1) - x
 
     @property

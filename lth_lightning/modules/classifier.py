@@ -8,6 +8,7 @@ resumed run keeps counting where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
@@ -28,7 +29,7 @@ from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimCon
 from lth_lightning.data import DataInfo
 from lth_lightning.models import build_model
 from lth_lightning.modules.graphed import GraphedStep, graph_blocker
-from lth_lightning.modules.schedule import lr_factor
+from lth_lightning.modules.schedule import eps_factor, lr_factor
 from lth_lightning.pruning.channels import compact, macs
 from lth_lightning.pruning.masks import MaskSet, prunable_weights
 from lth_lightning.results import EpochRecord, Ledger, ThreatModel
@@ -75,6 +76,8 @@ class Classifier(L.LightningModule):
         self._quota_seen = 0  # robust / AutoAttack samples evaluated so far this epoch (this rank)
         self.trained_sparsity = 0.0
         self.cuda_graph = False  # trainer.cuda_graph: capture the train step where ``graph_blocker`` allows
+        self._eps_scale: torch.Tensor | None = None  # the ε ramp's multiplier (attack.eps_warmup_epochs)
+        self.train_eps = self.attack_cfg.eps  # the training attack's ε at the last step (logged per epoch)
         self._graphed: GraphedStep | None = None
 
     @functools.cached_property
@@ -102,6 +105,7 @@ class Classifier(L.LightningModule):
     # -- training -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
+        self._ramp_eps()
         loss, logits = self._graphed(x, y) if self._graphed is not None else self._loss_and_logits(x, y)
         self.ledger.passes += attack_passes(self.train_attack) * len(x) * self.trainer.world_size
         self.train_acc.update(logits.detach(), y)  # update, not forward: a per-batch value would read the
@@ -119,8 +123,22 @@ class Classifier(L.LightningModule):
         logits = self.model(attack(self.model, x, y) if attack is not None else x)
         return F.cross_entropy(logits.float(), y), logits
 
+    def _ramp_eps(self) -> None:
+        """The training ε of this step (``attack.eps_warmup_epochs``): the attack's scale tensor, set in place."""
+        if self._eps_scale is None:
+            return
+        per_epoch = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs or 1)
+        factor = eps_factor(self.trainer.global_step, per_epoch, self.attack_cfg.eps_warmup_epochs)
+        self._eps_scale.fill_(factor)
+        self.train_eps = self.attack_cfg.eps * factor
+
     def on_fit_start(self) -> None:
-        """Capture the train step as a CUDA graph where it can be (``trainer.cuda_graph``); say why not."""
+        """Put the ε ramp's scale on the device; capture the train step as a CUDA graph where it can be
+        (``trainer.cuda_graph``), or say why not."""
+        base = build_attack(self.attack_cfg)
+        ramped = base is not None and self.attack_cfg.eps_warmup_epochs > 0
+        self._eps_scale = torch.zeros((), device=self.device) if ramped else None
+        self.train_attack = dataclasses.replace(base, scale=self._eps_scale) if ramped else base  # type: ignore
         self._graphed = None
         if not self.cuda_graph:
             return
@@ -164,6 +182,8 @@ class Classifier(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         self._stop_epoch_clock()
         self.log("cost/passes", self.ledger.passes, rank_zero_only=True)
+        if self.train_attack is not None:
+            self.log("train/eps", self.train_eps, rank_zero_only=True)
         self.log("cost/train_seconds", self.ledger.train_seconds, rank_zero_only=True)
 
     # -- evaluation -----------------------------------------------------------------------------

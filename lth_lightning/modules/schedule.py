@@ -1,4 +1,4 @@
-"""Learning-rate schedules as per-step multipliers (so warmup is smooth within an epoch)."""
+"""Learning-rate and attack-ε schedules as per-step multipliers (so warmups are smooth within an epoch)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,10 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: float, cfg: OptimCon
     else:
         decay = 1.0
     return warm * decay
+
+
+def eps_factor(step: int, steps_per_epoch: float, warmup_epochs: float) -> float:
+    """Multiplier of the training attack's ε (and step size) at optimizer step ``step`` (0-based): 0 at the
+    first step, linear, exactly 1 from step ``warmup_epochs * steps_per_epoch`` on (1 throughout without a ramp)."""
+    ramp = warmup_epochs * steps_per_epoch
+    return min(1.0, step / ramp) if ramp > 0 else 1.0

@@ -7,7 +7,8 @@ marked ``failed``, so one bad job never hides the others.
 Boost = the ticket's epoch-1 robust accuracy minus the dense net's (the paper's "boosting" signal).
 Saving = the pipeline's pass saving to the target (finding included); full-schedule saving otherwise.
 A frontier job (``frontier.json``, several seeds) gives mean ± std over its seeds instead, and its saving
-is read off the fronts at each seed's dense best − 1 point, with the frontier's 2-σ paired tie test.
+is read off the fronts at each seed's strongest-baseline best − ``pipeline.target_margin`` points, with the
+frontier's paired t interval at ``frontier.confidence`` (both read from the job's own config).
 """
 
 from __future__ import annotations
@@ -47,10 +48,19 @@ def _metrics(summary: Summary) -> dict[str, Any]:
     return row
 
 
-def _frontier_metrics(result: FrontierResult, margin: float = 1.0) -> dict[str, Any]:
-    """Mean ± std over the job's seeds: tops, epoch-1 boost, and the saving at dense's best − ``margin``
-    (per seed: each seed's ticket races to its own dense net's best − ``margin``; paired verdict)."""
-    from lth_lightning.pipelines.frontier import cheapest, cost_unit, fronts, spread, verdict
+def _job_settings(job_dir: Path) -> tuple[float, float]:
+    """The job's ``pipeline.target_margin`` and ``frontier.confidence`` (defaults when it has no config)."""
+    path = job_dir / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text()) if path.exists() else {}
+    pipeline, frontier = cfg.get("pipeline") or {}, cfg.get("frontier") or {}
+    return float(pipeline.get("target_margin", 1.0)), float(frontier.get("confidence", 0.9))
+
+
+def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: float = 0.9) -> dict[str, Any]:
+    """Mean ± std over the job's seeds: tops, epoch-1 boost, and the saving at the strongest baseline's best −
+    ``margin`` (per seed: each seed's ticket races to its own best dense variant's best − ``margin``; paired
+    t interval at ``confidence``)."""
+    from lth_lightning.pipelines.frontier import baseline_front, cheapest, cost_unit, fronts, spread, verdict
 
     runs, seeds = result.runs, result.seeds
     row: dict[str, Any] = {"status": "ok", "threat": result.threat}
@@ -66,15 +76,16 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0) -> dict[str, 
         gaps = [None if t is None or d is None else t - d for t, d in zip(epoch1["ticket"], epoch1["dense"],
                                                                               strict=True)]
         row["boost"], row["boost_std"] = _ms(spread(gaps))
-        levels = {s: fronts(runs, "dense", s)[-1].accuracy - margin for s in seeds}
+        levels = {s: baseline_front(runs, s)[-1].accuracy - margin for s in seeds}
         unit = cost_unit(runs)
-        costs = {u: {a: [cheapest(fronts(runs, a, s, u), levels[s], u) for s in seeds] for a in ("ticket", "dense")}
+        costs = {u: {"ticket": [cheapest(fronts(runs, "ticket", s, u), levels[s], u) for s in seeds],
+                     "base": [cheapest(baseline_front(runs, s, u), levels[s], u) for s in seeds]}
                  for u in {unit, "seconds"}}
-        saving, say = verdict(costs[unit]["ticket"], costs[unit]["dense"], 2.0)
+        saving, say = verdict(costs[unit]["ticket"], costs[unit]["base"], confidence)
         row["level"] = rounded(spread(list(levels.values())).mean)
         row["saving_pct"], row["verdict"] = rounded(saving), say
         row["saving_unit"] = unit
-        row["saving_s_pct"] = rounded(verdict(costs["seconds"]["ticket"], costs["seconds"]["dense"], 2.0)[0])
+        row["saving_s_pct"] = rounded(verdict(costs["seconds"]["ticket"], costs["seconds"]["base"], confidence)[0])
         found = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
         row["find_epochs"] = rounded(spread(found).mean) if found else None
     return row
@@ -92,7 +103,7 @@ def collect(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
         row: dict[str, Any] = {"job": int(job.name), **_overrides(job)}
         summary, frontier = job / "summary.json", job / "frontier.json"
         if frontier.exists():
-            row.update(_frontier_metrics(read_json(FrontierResult, frontier)))
+            row.update(_frontier_metrics(read_json(FrontierResult, frontier), *_job_settings(job)))
         elif summary.exists():
             row.update(_metrics(read_json(Summary, summary)))
         else:

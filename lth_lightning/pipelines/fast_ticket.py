@@ -17,7 +17,7 @@ import dataclasses
 from pathlib import Path
 
 from lth_lightning.callbacks import EarlyBird
-from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig
+from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.pipelines.level import prune_level
 from lth_lightning.pipelines.report import build_summary, publish_summary, target_metric
@@ -42,7 +42,7 @@ def find_stage(cfg: Config, lr: float) -> Stage:
     find = cfg.pipeline.find
     optim = dataclasses.replace(cfg.optim, lr=lr, schedule=find.schedule, warmup_epochs=0.0)
     step = cfg.attack.step_size if find.attack == "pgd" else None  # FGSM's step is ε, FGSM-RS's 1.25ε
-    attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step)
+    attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step, eps_warmup_epochs=0.0)  # no ramp
     # the finding settings that shape the run beyond optim/attack (early-bird stopping) stay in its config
     pipeline = PipelineConfig(find=dataclasses.replace(find, lr=lr))
     return Stage("find", _stage_config(cfg, find.epochs, optim=optim, attack=attack, pipeline=pipeline))
@@ -105,7 +105,8 @@ def run_fast_ticket(cfg: Config) -> Summary:
         if is_main and "reinit" in p.arms:
             arms["reinit"] = train_arm(cfg, dm, "reinit", "reinit", found)
     if "dense" in p.arms:
-        arms["dense"] = train_arm(cfg, dm, "dense", "dense")
+        dense_cfg = with_overrides(cfg, p.dense_overrides, "pipeline.dense_overrides")  # e.g. an ε ramp
+        arms["dense"] = train_arm(dense_cfg, dm, "dense", "dense")
     summary = build_summary(cfg, arms, finds)
     if is_rank_zero():
         publish_summary(cfg, summary, Path(cfg.run_dir))

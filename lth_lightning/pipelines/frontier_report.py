@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from lth_lightning.config import Config
-from lth_lightning.pipelines.frontier import fronts
+from lth_lightning.pipelines.frontier import fronts, is_baseline
 from lth_lightning.pipelines.report import write_report
 from lth_lightning.results import FrontierResult, LevelCost, Spread, fmt
 
@@ -21,7 +21,7 @@ def _pm(s: Spread, spec: str = ".2f", missing: str = "not reached") -> str:
 
 
 def _order(arm: str) -> tuple[int, str]:
-    return (0 if arm.startswith("ticket") else 1 if arm == "reinit" else 2, arm)
+    return (0 if arm.startswith("ticket") else 1 if arm == "reinit" else 3 if arm == "best_baseline" else 2, arm)
 
 
 def _cost(lv: LevelCost, arm: str) -> Spread:
@@ -30,7 +30,9 @@ def _cost(lv: LevelCost, arm: str) -> Spread:
 
 def render_frontier(result: FrontierResult) -> str:
     arms = sorted({r.arm for r in result.rows}, key=_order)
-    others = [a for a in arms if a != "dense"]
+    others = [a for a in arms if not is_baseline(a)]
+    base = result.levels[0].baseline if result.levels else "dense"
+    cost_arms = [*arms, base] if base not in arms else arms
     unit = "MACs" if result.levels and result.levels[0].unit == "macs" else "passes"
     metric = f"{_NAMES[result.metric]} [{result.threat}]" if result.metric == "val_robust" else _NAMES[result.metric]
     lines = [f"# Budget frontier ({len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}: "
@@ -40,14 +42,15 @@ def render_frontier(result: FrontierResult) -> str:
              f"{unit}. Each arm's front is the upper envelope of every epoch of every run "
              f"(budgets {result.budgets} epochs × peak LRs {result.lrs}).", "",
              "## Cheapest cost to reach each accuracy level", "",
-             "| level % | " + " | ".join(f"{a} {unit}" for a in arms) + " | "
-             + " | ".join(f"{a} s" for a in arms) + " | " + " | ".join(f"{a} saving | verdict" for a in others) + " |",
-             "|---|" + "---|" * (2 * len(arms) + 2 * len(others))]
+             "| level % | " + " | ".join(f"{a} {unit}" for a in cost_arms) + " | "
+             + " | ".join(f"{a} s" for a in cost_arms) + " | "
+             + " | ".join(f"{a} saving | verdict" for a in others) + " |",
+             "|---|" + "---|" * (2 * len(cost_arms) + 2 * len(others))]
     for lv in result.levels:
         verdicts = lv.verdicts or {"ticket": lv.verdict}
         savings = lv.savings or {"ticket": lv.saving_pct}
-        lines.append(f"| {lv.level:.2f} | " + " | ".join(_pm(_cost(lv, a), ".3g") for a in arms) + " | "
-                     + " | ".join(_pm(lv.seconds[a], ".1f") for a in arms) + " | "
+        lines.append(f"| {lv.level:.2f} | " + " | ".join(_pm(_cost(lv, a), ".3g") for a in cost_arms) + " | "
+                     + " | ".join(_pm(lv.seconds[a], ".1f") for a in cost_arms) + " | "
                      + " | ".join(f"{fmt(savings.get(a), '.1f', ' %')} | {verdicts.get(a, '–')}" for a in others)
                      + " |")
     lines += ["", "## Each budget at its best peak LR (chosen on validation)", "",
@@ -56,9 +59,14 @@ def render_frontier(result: FrontierResult) -> str:
     for r in result.rows:
         lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_pm(r.best_val, missing='–')} | "
                      f"{_pm(r.test_robust, missing='–')} | {_pm(r.passes, '.3g', missing='–')} |")
-    lines += ["", "A saving under the tie threshold (paired difference across seeds) is reported as a tie; "
-              "\"not reached\" means some seed's front never got there. Levels are read off the fronts, so a "
-              "level above the weaker arm's top is where only one arm arrives within the budgets."]
+    against = ("best_baseline: per seed, the cheapest of dense and its variants (" + ", ".join(
+        a for a in arms if is_baseline(a)) + ")") if base != "dense" else "dense"
+    lines += ["", f"Savings and verdicts are against {against}. A verdict compares, over the seeds where both "
+              f"arms reach the level, the mean per-seed cost difference: its {100 * result.confidence:.0f} % t "
+              "interval (n − 1 degrees of freedom, shown as % of the baseline's mean cost) holding 0 is a tie. "
+              "\"dense not reached\": no baseline seed got there; \"not reached\" in a cost cell: some seed "
+              "did not (k seeds did). Levels are read off the fronts, so a level above the weaker arm's top is "
+              "where only one arm arrives within the budgets."]
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@ from the cache is replayed into the group (tagged ``reused``), so the dashboard 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,9 +20,25 @@ COLUMNS = ["arm", "sparsity", "epochs", "epoch1_val_robust", "best_val_robust", 
            "seconds_to_target", "passes_to_target", "test_clean", "test_robust"]
 
 
+_PLUMBING = ("experiment=", "hydra.", "hydra/", "data.root=", "pipeline.cache_dir=", "logger",
+             "trainer.enable_progress")
+
+
 def wandb_group(cfg: Config) -> str:
-    """All stages of one pipeline run share a W&B group: the configured one, else the run dir's name."""
-    return cfg.logger.group or Path(cfg.run_dir).name
+    """All stages of one pipeline run share a W&B group: the configured one, else a readable experiment name --
+    the experiment config's name plus the overrides given on top of it (paths and logging left out), shortened
+    to W&B's 128 characters -- else (outside Hydra) the run dir's name."""
+    if cfg.logger.group:
+        return cfg.logger.group
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return Path(cfg.run_dir).name
+    given = [o.lstrip("+") for o in HydraConfig.get().overrides.task]
+    experiment = next((o.split("=", 1)[1] for o in given if o.startswith("experiment=")), cfg.task)
+    rest = sorted(o for o in given if not o.startswith(_PLUMBING))
+    name = f"{experiment}:{','.join(rest)}" if rest else experiment
+    return name if len(name) <= 128 else f"{name[:119]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:
@@ -108,9 +125,11 @@ def log_summary(cfg: Config, summary: Summary, markdown: str, png: Path, run_dir
 
 def log_frontier(cfg: Config, result: FrontierResult, markdown: str, png: Path, run_dir: Path) -> None:
     """The frontier's level table and fronts plot as a W&B ``frontier`` run, or TensorBoard text."""
+    unit = result.levels[0].unit if result.levels else "passes"  # the verdicts' unit, for every arm
     arms = sorted(result.levels[0].passes) if result.levels else []
-    rows = [[lv.level, *(lv.passes[a].mean for a in arms), lv.saving_pct, lv.verdict] for lv in result.levels]
+    cost = {"macs": lambda lv, a: lv.macs[a].mean, "passes": lambda lv, a: lv.passes[a].mean}[unit]
+    rows = [[lv.level, *(cost(lv, a) for a in arms), lv.saving_pct, lv.verdict] for lv in result.levels]
     _log_report(cfg, "frontier", run_dir, markdown, ("frontier/levels", "frontier/fronts"), png,
-                (["level", *arms, "saving_pct", "verdict"], rows),
+                (["level", *(f"{a}_{unit}" for a in arms), "saving_pct", "verdict"], rows),
                 {"threat_model": result.threat, "budgets": result.budgets, "lrs": result.lrs},
                 {"headline": result.headline})
