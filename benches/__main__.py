@@ -209,6 +209,12 @@ REGIME = {
     "channel_ratio": ["prune.structure=channel", "prune.ratio=0.2,0.3"],  # lighter channel tickets
     "width": ["model.width=1,2"],
     "budget": ["frontier.budgets=[6,12]"],  # does dense catch up when the budget doubles?
+    # the strongest baseline (#21): dense with an eps ramp over 2 or 5 of the full schedule's 10 epochs (1.2 / 3
+    # of the budget's 6), the ticket with the short ramp too, both LRs; verdicts against the best dense variant
+    "baseline": ["frontier.baselines={dense_eps_ramp2:['attack.eps_warmup_epochs=2'],"
+                 "dense_eps_ramp5:['attack.eps_warmup_epochs=5']}",
+                 "frontier.ticket_variants={ticket_eps_ramp2:['attack.eps_warmup_epochs=2']}",
+                 "frontier.lrs=[0.05,0.1]"],
 }
 
 

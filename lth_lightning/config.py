@@ -22,7 +22,7 @@ from lth_lightning.errors import ConfigError, first_line
 NO_EFFECT = {"identity": False}
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "synthetic")
-MODELS = ("lenet", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
+MODELS = ("lenet", "madry_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
 ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
 CRITERIA = ("global", "layerwise", "layer_normalized", "random")
 RESETS = ("init", "rewind", "reinit", "finetune")
@@ -205,6 +205,8 @@ class PruneConfig:
     criterion: str = "layer_normalized"
     ratio: float = 0.8  # oneshot: fraction of prunable weights (channel: of channels) removed
     channel_multiple: int = 8  # channel: each group keeps a multiple of this many channels (tensor cores)
+    channel_ratio: float | None = None  # channel: fraction of channels removed (null: ratio), so that
+    # frontier.structures can put an 80 % weight ticket beside a 50 % channel ticket
     rate: float = 0.2  # imp: fraction of the *remaining* weights removed per level
     levels: int = 3
     include_classifier: bool = True
@@ -229,6 +231,8 @@ class PruneConfig:
         _require(0.0 < self.rate < 1.0, f"prune.rate={self.rate} must be in (0, 1)")
         _require(self.levels >= 1, "prune.levels must be >= 1")
         _require(self.channel_multiple >= 1, f"prune.channel_multiple={self.channel_multiple} must be >= 1")
+        _require(self.channel_ratio is None or 0.0 <= self.channel_ratio < 1.0,
+                 f"prune.channel_ratio={self.channel_ratio} must be in [0, 1) or null")
         _require(self.rewind_epoch >= 0, "prune.rewind_epoch must be >= 0")
         _require(self.rewind_step is None or self.rewind_step >= 0, "prune.rewind_step must be >= 0 or null")
 
@@ -248,9 +252,18 @@ class PruneConfig:
         if self.structure == "channel":  # the classifier's outputs are never pruned; BN follows its channels
             out |= {"include_classifier", "mask_bn"}
         if self.name == "none" or self.structure == "unstructured":  # a consumed ticket carries its structure;
-            out |= {"structure", "channel_multiple"}  # unstructured is what every stage meant before the field
+            out |= {"structure", "channel_multiple", "channel_ratio"}  # unstructured is what every stage meant
+            # before the field existed (caches stay)
+        if self.channel_ratio is None:
+            out.add("channel_ratio")
             # existed (caches stay)
         return out
+
+    @property
+    def cut(self) -> float:
+        """What the one-shot prune removes: ``channel_ratio`` of the channels for a channel ticket when set,
+        else ``ratio`` (of the weights, or of the channels)."""
+        return self.channel_ratio if self.structure == "channel" and self.channel_ratio is not None else self.ratio
 
     def target_sparsity(self, level: int) -> float:
         """Fraction of prunable weights removed after ``level`` pruning steps."""

@@ -11,7 +11,8 @@ from lth_lightning.models import build_model, classifier_name
 
 SHAPES = {"digits": (1, 8), "mnist": (1, 28), "cifar": (3, 32)}
 CASES = [
-    ("lenet", "digits"), ("lenet", "mnist"), ("mlp", "mnist"), ("vgg11", "cifar"), ("vgg16", "cifar"),
+    ("lenet", "digits"), ("lenet", "mnist"), ("madry_cnn", "mnist"), ("mlp", "mnist"), ("vgg11", "cifar"),
+    ("vgg16", "cifar"),
     ("vgg19", "cifar"), ("vgg16", "mnist"), ("resnet18", "cifar"), ("preact_resnet18", "cifar"),
     ("wrn", "cifar"),
 ]

@@ -64,8 +64,8 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Stage, Sta
     module = make_module(stage.cfg, dm.info)
     theta0 = snapshot(module.model)  # the module starts at θ0 of cfg.seed (a resumed fit loads later)
     find = stage.cfg.pipeline.find
-    bird = EarlyBird(find, cfg.prune, cfg.prune.ratio) if find.stop == "early_bird" else None
-    result = prune_level(stage, out, module, dm, target=cfg.prune.ratio, theta0=theta0,
+    bird = EarlyBird(find, cfg.prune, cfg.prune.cut) if find.stop == "early_bird" else None
+    result = prune_level(stage, out, module, dm, target=cfg.prune.cut, theta0=theta0,
                          rewind_path=out / "rewind.pt", ticket_path=out / "ticket.pt", level=1, first_run=True,
                          test=False, name=f"find@lr{lr:g}", early_bird=bird, found_by="fast_ticket")
     return stage, result
