@@ -220,7 +220,7 @@ REGIME = {
 
 def regime(args) -> None:
     """8. The regime map on real MNIST: ratio, finding attack and LR, finding length/early-bird, width."""
-    from lth_lightning.pipelines.aggregate import collect
+    from lth_lightning.reports.aggregate import collect
 
     path = RESULTS / "regime.json"
     done = json.loads(path.read_text())["parts"] if path.exists() else {}

@@ -47,23 +47,23 @@ def run(raw: DictConfig) -> object:
     cfg = validate(raw)
     check_accelerator(cfg.trainer.accelerator)
     if "ddp" in cfg.trainer.strategy and HydraConfig.initialized():
-        from lth_lightning.pipelines.ddp import install_hydra_ddp_fix
+        from lth_lightning.launch.ddp import install_hydra_ddp_fix
 
         install_hydra_ddp_fix()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.task == "fast_ticket":
-        from lth_lightning.pipelines.fast_ticket import run_fast_ticket
+        from lth_lightning.tasks.fast_ticket import run_fast_ticket
 
         return run_fast_ticket(cfg)
     if cfg.task == "frontier":
-        from lth_lightning.pipelines.frontier import run_frontier
+        from lth_lightning.tasks.frontier import run_frontier
 
         return run_frontier(cfg)
     if cfg.task == "eval":
-        from lth_lightning.pipelines.evaluate import run_eval
+        from lth_lightning.tasks.evaluate import run_eval
 
         return run_eval(cfg)
-    from lth_lightning.pipelines.train import run_train
+    from lth_lightning.tasks.train import run_train
 
     return run_train(cfg)
 

@@ -16,7 +16,7 @@ from lth_lightning.config import Config, validate
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("LTH_TEST_THREADS", "2")))  # 1 beside a running science job
 
 # Small, fast defaults for every test run: no progress bar, no robust-val subset beyond one batch.
 FAST = [

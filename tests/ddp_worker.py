@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 import lth_lightning  # noqa: F401
 from lth_lightning.cli import CONF_DIR
 from lth_lightning.config import validate
-from lth_lightning.pipelines import fast_ticket, level
+from lth_lightning.stages import arms, prune_step
+from lth_lightning.tasks import fast_ticket
 
 
 def main(out: Path, extra: list[str]) -> None:
@@ -30,7 +31,7 @@ def main(out: Path, extra: list[str]) -> None:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = validate(compose("config", overrides=overrides))
     rank = int(os.environ.get("LOCAL_RANK", 0))
-    original = fast_ticket.run_stage
+    original = arms.run_stage
 
     def dumping_stage(stage, out_dir, module, dm, name=None, *args, **kwargs):
         result = original(stage, out_dir, module, dm, name, *args, **kwargs)
@@ -40,8 +41,8 @@ def main(out: Path, extra: list[str]) -> None:
         torch.save(state, out / f"rank{rank}_{name or stage.kind}.pt")
         return result
 
-    fast_ticket.run_stage = dumping_stage
-    level.run_stage = dumping_stage  # the finding stage runs through the shared prune step
+    arms.run_stage = dumping_stage
+    prune_step.run_stage = dumping_stage  # the finding stage runs through the shared prune step
     fast_ticket.run_fast_ticket(cfg)
 
 

@@ -172,9 +172,9 @@ def test_tracing_and_counting_leave_the_net_as_it_was():
 
 
 def test_fast_ticket_with_channel_tickets_trains_compact_arms(make_cfg, tmp_path, capsys):
-    from lth_lightning.pipelines.fast_ticket import run_fast_ticket
     from lth_lightning.pruning import load_ticket
     from lth_lightning.pruning.cli import main as tickets_cli
+    from lth_lightning.tasks.fast_ticket import run_fast_ticket
 
     summary = run_fast_ticket(make_cfg(
         "experiment=fast_ticket", "prune.structure=channel", "prune.ratio=0.5", "pipeline.find.epochs=1",
@@ -195,7 +195,7 @@ def test_fast_ticket_with_channel_tickets_trains_compact_arms(make_cfg, tmp_path
 
 
 def test_frontier_puts_unstructured_and_channel_tickets_side_by_side(make_cfg, tmp_path):
-    from lth_lightning.pipelines.frontier import run_frontier
+    from lth_lightning.tasks.frontier import run_frontier
 
     result = run_frontier(make_cfg(
         "experiment=frontier", "frontier.structures=[unstructured,channel]", "frontier.budgets=[1]",

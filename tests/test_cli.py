@@ -12,9 +12,9 @@ import torch
 
 from lth_lightning import cli
 from lth_lightning.data import build_datamodule
-from lth_lightning.pipelines.runner import build_trainer, make_module
 from lth_lightning.pruning import Ticket, save_ticket
 from lth_lightning.pruning.cli import main as tickets_main
+from lth_lightning.stages.runner import build_trainer, make_module
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -44,7 +44,7 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [  # refused before Hydra composes anything: checked in-process
-        (["model=resnet99"], "error: model='resnet99' is unknown; choose one of lenet, mlp,"),
+        (["model=resnet99"], "error: model='resnet99' is unknown; choose one of lenet, madry_cnn, mlp,"),
         (["-m", "model=lenet,resnet99"], "error: model='resnet99' is unknown"),
         (["+prune.ratoi=0.5"], "error: prune.ratoi is not a setting; did you mean prune.ratio?"),
         (["prune.ratoi=0.5"], "error: prune.ratoi is not a setting; did you mean prune.ratio?"),

@@ -11,7 +11,7 @@ from torch import nn
 
 from lth_lightning.callbacks.early_bird import EarlyBird, hamming, settled
 from lth_lightning.config import FindConfig, PruneConfig
-from lth_lightning.pipelines.fast_ticket import run_fast_ticket
+from lth_lightning.tasks.fast_ticket import run_fast_ticket
 
 
 def test_hamming_and_settled():

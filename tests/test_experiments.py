@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lth_lightning.cli import CONF_DIR
-from lth_lightning.pipelines.fast_ticket import run_fast_ticket
-from lth_lightning.pipelines.frontier import run_frontier
+from lth_lightning.tasks.fast_ticket import run_fast_ticket
+from lth_lightning.tasks.frontier import run_frontier
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
 SHAPE = {"digits": "[1,8,8]", "mnist": "[1,28,28]", "cifar10": "[3,32,32]"}

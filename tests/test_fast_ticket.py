@@ -14,10 +14,10 @@ import torch
 
 from lth_lightning.data import build_datamodule
 from lth_lightning.models import build_model
-from lth_lightning.pipelines.fast_ticket import run_fast_ticket
-from lth_lightning.pipelines.report import cost_to_target
 from lth_lightning.pruning import load_ticket
+from lth_lightning.reports.summary import cost_to_target
 from lth_lightning.results import CostToTarget, EpochRecord, StageResult, Summary, read_json, to_json
+from lth_lightning.tasks.fast_ticket import run_fast_ticket
 
 TINY = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=2", "pipeline.dense_epochs=2",
         "trainer.limit_train_batches=3", "attack.steps=2", "optim.warmup_epochs=0"]

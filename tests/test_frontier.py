@@ -6,16 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lth_lightning.modules.schedule import lr_factor
-from lth_lightning.pipelines.frontier import (
-    budget_config,
-    cheapest,
-    envelope,
-    headline,
-    run_frontier,
-    run_points,
-    spread,
-    verdict,
-)
+from lth_lightning.reports.fronts import cheapest, envelope, headline, level_costs, run_points, spread, verdict
 from lth_lightning.results import (
     BudgetRow,
     EpochRecord,
@@ -26,6 +17,7 @@ from lth_lightning.results import (
     StageResult,
     read_json,
 )
+from lth_lightning.tasks.frontier import arm_names, budget_config, run_frontier
 
 
 def _p(passes: float, acc: float) -> FrontPoint:
@@ -73,7 +65,7 @@ def test_run_points_charge_finding_and_keep_the_best_so_far():
 
 def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
     """A sweep job's frontier.json becomes one aggregate row: tops, epoch-1 boost, saving at dense's top − 1."""
-    from lth_lightning.pipelines.aggregate import _frontier_metrics
+    from lth_lightning.reports.aggregate import _frontier_metrics
     from lth_lightning.results import BudgetRun
 
     def run(arm, seed, accs, find=0.0):
@@ -116,7 +108,6 @@ def test_spread_and_verdicts():
 
 def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
     """dense_eps_ramp gets to 60 % at 200 passes, dense at 400: the ticket (at 300) loses to the strongest."""
-    from lth_lightning.pipelines.frontier import level_costs
     from lth_lightning.results import BudgetRun
 
     cfg = make_cfg("experiment=frontier", "frontier.seeds=[0,1,2]", "frontier.levels=[60]",
@@ -127,7 +118,7 @@ def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
         return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, [FrontPoint(cost + seed, 1.0, 60.0)])
 
     runs = [run(a, s, c) for s in (0, 1, 2) for a, c in (("ticket", 300), ("dense", 400), ("dense_eps_ramp", 200))]
-    (level,) = level_costs(runs, cfg)
+    (level,) = level_costs(runs, arm_names(cfg), cfg.frontier)
     assert level.baseline == "best_baseline" and level.passes["best_baseline"].mean == pytest.approx(201.0)
     assert level.verdicts["ticket"].startswith("dense cheaper")
     assert level.savings["ticket"] == pytest.approx(100 * (1 - 301 / 201))  # against dense_eps_ramp, not dense

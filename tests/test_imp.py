@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lth_lightning.pipelines.train import run_train
 from lth_lightning.pruning import load_ticket
+from lth_lightning.tasks.train import run_train
 
 
 def test_imp_levels_table_and_restart(make_cfg, tmp_path):

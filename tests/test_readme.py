@@ -50,7 +50,7 @@ def test_every_readme_command_works(tmp_path, capsys):
     made: dict[str, str] = {}
     ran = composed = 0
     for argv in readme_commands():
-        if argv[:3] == ["python", "-m", "lth_lightning.pipelines.aggregate"]:
+        if argv[:3] == ["python", "-m", "lth_lightning.reports.aggregate"]:
             continue  # needs a finished sweep: tests/test_sweep.py runs it
         args = _hydra_args(argv)
         if args[:1] == ["tickets"]:
@@ -78,7 +78,7 @@ def test_every_readme_command_works(tmp_path, capsys):
     assert ran >= 4 and composed >= 5
 
 
-HYDRA_COMMANDS = [c for c in readme_commands() if "tickets" not in c and "lth_lightning.pipelines.aggregate" not in c]
+HYDRA_COMMANDS = [c for c in readme_commands() if "tickets" not in c and "lth_lightning.reports.aggregate" not in c]
 
 
 @pytest.mark.parametrize("argv", HYDRA_COMMANDS, ids=lambda a: " ".join(a)[:60])

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lth_lightning.modules import Classifier
-from lth_lightning.pipelines.evaluate import run_eval
-from lth_lightning.pipelines.train import run_train
 from lth_lightning.results import EvalResult, StageResult, read_json
+from lth_lightning.tasks.evaluate import run_eval
+from lth_lightning.tasks.train import run_train
 
 COMMON = ["model.width=2", "attack.eps=0.2", "trainer.max_epochs=8", "eval.val_robust_samples=200",
           "optim.lr=0.05", "optim.warmup_epochs=1"]
@@ -77,7 +77,7 @@ def test_bf16_training_evaluates_autoattack_in_fp32(make_cfg, tmp_path):
     """bf16-mixed training used to crash at the test-set AutoAttack (torchattacks calls .numpy() on bf16
     logits). Evaluation now runs outside autocast: the pipeline finishes, and its AutoAttack and clean
     numbers are what a 32-true evaluation of the same checkpoint measures."""
-    from lth_lightning.pipelines.fast_ticket import run_fast_ticket
+    from lth_lightning.tasks.fast_ticket import run_fast_ticket
 
     settings = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1",
                 "pipeline.dense_epochs=1", "pipeline.arms=[dense]", "trainer.limit_train_batches=3",

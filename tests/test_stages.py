@@ -11,9 +11,9 @@ import pytest
 
 from lth_lightning import config as config_module
 from lth_lightning.config import Config, ConfigError
-from lth_lightning.pipelines import stages
-from lth_lightning.pipelines.fast_ticket import arm_stage, find_stage
-from lth_lightning.pipelines.stages import Stage, claim_dir
+from lth_lightning.stages import identity as stages
+from lth_lightning.stages.arms import arm_stage, find_stage
+from lth_lightning.stages.identity import Stage, claim_dir
 
 ARMS = ("ticket", "reinit", "dense")
 ALL = {"find", *ARMS}

@@ -13,10 +13,10 @@ from lth_lightning.callbacks import MaskEnforcer, PruneCallback, WeightSnapshot
 from lth_lightning.config import PruneConfig
 from lth_lightning.data import build_datamodule
 from lth_lightning.models import build_model
-from lth_lightning.pipelines.runner import build_trainer, make_module, run_stage
-from lth_lightning.pipelines.stages import Stage
 from lth_lightning.pruning import MaskSet, compute_masks, prunable_weights
 from lth_lightning.pruning.reset import snapshot
+from lth_lightning.stages.identity import Stage
+from lth_lightning.stages.runner import build_trainer, make_module, run_stage
 
 
 class ZeroCheck(L.Callback):
@@ -188,7 +188,7 @@ def test_eps_ramp_trains_at_the_ramped_eps_and_logs_it(make_cfg, tmp_path):
     step of epoch 2 at ε; train/eps is logged per epoch; the passes are those of unramped PGD."""
     import csv
 
-    from lth_lightning.pipelines.train import run_train
+    from lth_lightning.tasks.train import run_train
 
     cfg = make_cfg("attack=pgd", "attack.eps=0.2", "attack.steps=2", "attack.eps_warmup_epochs=1",
                    "trainer.max_epochs=2", "trainer.limit_train_batches=4", "data.batch_size=32")

@@ -233,7 +233,7 @@ def write_report(run_dir: Path, stem: str, result: object, markdown: str,
 
 def publish_summary(cfg: Config, summary: Summary, run_dir: Path) -> None:
     """summary.json, summary.md, curves.png in the run dir; printed; sent to W&B / TensorBoard."""
-    from lth_lightning.pipelines.tracking import log_summary
+    from lth_lightning.reports.tracking import log_summary
 
     markdown = render_markdown(summary)
     png = write_report(run_dir, "summary", summary, markdown, lambda path: plot_curves(summary, path), "curves.png")

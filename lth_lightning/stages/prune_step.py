@@ -18,12 +18,12 @@ from lth_lightning.config import PruneConfig
 from lth_lightning.data import ImageDataModule
 from lth_lightning.models import build_model
 from lth_lightning.modules import Classifier
-from lth_lightning.pipelines.runner import is_rank_zero, run_stage
-from lth_lightning.pipelines.stages import Stage
 from lth_lightning.pruning import Ticket, save_ticket
 from lth_lightning.pruning.reset import snapshot
 from lth_lightning.pruning.tickets import provenance
 from lth_lightning.results import StageResult
+from lth_lightning.stages.identity import Stage
+from lth_lightning.stages.runner import is_rank_zero, run_stage
 
 
 def reset_state(prune: PruneConfig, theta0: dict[str, torch.Tensor],
@@ -36,7 +36,7 @@ def reset_state(prune: PruneConfig, theta0: dict[str, torch.Tensor],
     return None
 
 
-def prune_level(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModule, *, target: float,
+def prune_step(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModule, *, target: float,
                 theta0: dict[str, torch.Tensor], rewind_path: Path, ticket_path: Path, level: int,
                 first_run: bool, test: bool = True, name: str | None = None,
                 early_bird: EarlyBird | None = None, **about: object) -> StageResult:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 def _aggregate(sweep_dir: str) -> None:
     path = Path(sweep_dir)
     if path.is_dir() and any(path.glob("*/.hydra")):
-        from lth_lightning.pipelines.aggregate import aggregate
+        from lth_lightning.reports.aggregate import aggregate
 
         aggregate(path)
 

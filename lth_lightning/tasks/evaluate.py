@@ -18,9 +18,9 @@ from lth_lightning.data import build_datamodule
 from lth_lightning.errors import UserError, first_line
 from lth_lightning.io import write_json
 from lth_lightning.modules import Classifier
-from lth_lightning.pipelines.runner import build_trainer, is_rank_zero, make_module, test_result
 from lth_lightning.pruning import load_ticket
 from lth_lightning.results import EvalResult, fmt
+from lth_lightning.stages.runner import build_trainer, is_rank_zero, make_module, test_result
 
 
 def _load_checkpoint(path: str) -> dict[str, Any]:

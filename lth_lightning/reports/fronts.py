@@ -1,60 +1,25 @@
-"""``task=frontier``: what a boosting ticket saves at each accuracy level, against a fairly scheduled dense net.
+"""Reading budget fronts: what each arm costs to reach an accuracy level, and the verdict against the baseline.
 
-For every seed the ticket is found once (fast_ticket's finding stage; its cost is charged to every ticket
-point). Then every arm trains from the same θ0 at every budget in ``frontier.budgets`` on a *complete*
-schedule compressed to that budget (warmup and decay milestones scale with it) and at every peak LR of
-``frontier.lrs`` (the same grid for every arm, so no saving comes from a badly tuned baseline). Each run is
-a cached stage: a rerun of the same frontier trains nothing.
-
-An arm's front is the upper envelope of every epoch of every one of its runs: (cost so far, best
-validation accuracy so far). The best checkpoint is kept, so stopping a schedule early is a real option.
-Reading the fronts at accuracy levels gives "the cheapest cost to reach A" per arm and seed. The baseline is
-the strongest dense net a practitioner would run: the envelope of ``dense`` and every ``frontier.baselines``
-variant (an ε ramp, another warmup), per seed. Each verdict is a paired comparison over the seeds where both
-reach the level: a t interval (``frontier.confidence``, n - 1 degrees of freedom) on the mean per-seed cost
-difference; an interval that holds 0 is a tie.
-Costs are forward passes, seconds and MACs (passes x each stage's MACs per pass); savings are in MACs when
-every stage counted them, so a compacted channel ticket (``frontier.structures``) is charged what it costs.
+An arm's front is the upper envelope of every epoch of every one of its runs: (cost so far, best validation
+accuracy so far). The best checkpoint is kept, so stopping a schedule early is a real option. Reading the
+fronts at accuracy levels gives "the cheapest cost to reach A" per arm and seed. The baseline is the
+strongest dense net a practitioner would run: the envelope of ``dense`` and every ``dense_<variant>`` (an ε
+ramp, another warmup), per seed. Each verdict is a paired comparison over the seeds where both reach the
+level: a t interval (``frontier.confidence``, n - 1 degrees of freedom) on the mean per-seed cost difference;
+an interval that holds 0 is a tie. Costs are forward passes, seconds and MACs (passes x each stage's MACs per
+pass); savings are in MACs when every stage counted them, so a compacted channel ticket is charged what it costs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
-from pathlib import Path
 
-from lth_lightning.attacks import threat_model
-from lth_lightning.config import Config, with_overrides
-from lth_lightning.data import ImageDataModule, build_datamodule
-from lth_lightning.pipelines.fast_ticket import check, find_ticket, train_arm
-from lth_lightning.pipelines.report import target_metric
-from lth_lightning.pipelines.runner import is_rank_zero
-from lth_lightning.pipelines.stages import Stage
-from lth_lightning.results import (
-    BudgetRow,
-    BudgetRun,
-    FrontierResult,
-    FrontPoint,
-    LevelCost,
-    Spread,
-    StageResult,
-)
+from lth_lightning.config import FrontierConfig
+from lth_lightning.results import BudgetRow, BudgetRun, FrontPoint, LevelCost, Spread, StageResult
 
 LEVEL_FRACTIONS = (0.5, 0.75, 0.9, 0.95)  # default levels: these fractions of the best front's top, and top - 1
-
-
-def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
-    """The run's config: the full schedule compressed to ``budget`` epochs at peak LR ``lr``.
-
-    Milestones are fractions of training already; the LR warmup and the ε ramp keep their share of the full
-    dense schedule."""
-    share = budget / cfg.pipeline.dense_epochs
-    optim = dataclasses.replace(cfg.optim, lr=lr, warmup_epochs=cfg.optim.warmup_epochs * share)
-    attack = dataclasses.replace(cfg.attack, eps_warmup_epochs=cfg.attack.eps_warmup_epochs * share)
-    pipeline = dataclasses.replace(cfg.pipeline, ticket_epochs=budget, dense_epochs=budget)
-    return dataclasses.replace(cfg, seed=seed, optim=optim, attack=attack, pipeline=pipeline)
 
 
 def run_points(result: StageResult, metric: str, find: StageResult | None) -> list[FrontPoint]:
@@ -71,41 +36,6 @@ def run_points(result: StageResult, metric: str, find: StageResult | None) -> li
             macs = offset_m + h.passes * result.macs if counted else None  # type: ignore[operator]
             points.append(FrontPoint(offset_p + h.passes, offset_s + h.train_seconds, best, macs))
     return points
-
-
-def ticket_arms(cfg: Config) -> dict[str, str]:
-    """Ticket arm name -> its structure: ``ticket`` is ``prune.structure``; ``frontier.structures`` adds
-    ``ticket_<structure>`` arms found from the same θ0 and seed."""
-    own = cfg.prune.structure
-    return {"ticket": own, **{f"ticket_{s}": s for s in cfg.frontier.structures if s != own}}
-
-
-@dataclasses.dataclass(frozen=True)
-class ArmSpec:
-    """How an arm trains: its stage kind, the ticket arm whose finding it consumes, its config overrides."""
-
-    kind: str  # ticket | dense | reinit
-    ticket: str | None  # the ticket arm (structure) it is built from; None for dense arms
-    overrides: tuple[str, ...] = ()
-
-
-def arm_specs(cfg: Config) -> dict[str, ArmSpec]:
-    """Every arm in report order: tickets (structures, then variants), dense and its baseline variants, reinit."""
-    fc, specs = cfg.frontier, {}
-    for arm in fc.arms:
-        if arm == "ticket":
-            specs |= {name: ArmSpec("ticket", name) for name in ticket_arms(cfg)}
-            specs |= {name: ArmSpec("ticket", "ticket", tuple(ov)) for name, ov in fc.ticket_variants.items()}
-        elif arm == "dense":
-            specs |= {"dense": ArmSpec("dense", None)}
-            specs |= {name: ArmSpec("dense", None, tuple(ov)) for name, ov in fc.baselines.items()}
-        else:
-            specs["reinit"] = ArmSpec("reinit", "ticket")
-    return specs
-
-
-def arm_names(cfg: Config) -> list[str]:
-    return list(arm_specs(cfg))
 
 
 def is_baseline(arm: str) -> bool:
@@ -166,43 +96,12 @@ def verdict(arm: Sequence[float | None], base: Sequence[float | None], confidenc
     return saving, f"tie ({interval})" if low <= 0 <= high else f"{direction} ({interval})"
 
 
-def _find(cfg: Config, dm: ImageDataModule, seed: int, structure: str) -> tuple[Stage, StageResult]:
-    prune = dataclasses.replace(cfg.prune, structure=structure)
-    return find_ticket(dataclasses.replace(cfg, seed=seed, prune=prune), dm, cfg.pipeline.find.lr)
-
-
-def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun]:
-    fc, runs, specs = cfg.frontier, [], arm_specs(cfg)
-    consumed = {spec.ticket for spec in specs.values() if spec.ticket}
-    variants = {arm: with_overrides(cfg, list(spec.overrides), arm) for arm, spec in specs.items()}
-    for seed in fc.seeds:
-        tickets = {a: _find(cfg, dm, seed, s) for a, s in ticket_arms(cfg).items() if a in consumed}
-        for budget in fc.budgets:
-            for lr in fc.lrs:
-                for arm, spec in specs.items():
-                    found = tickets[spec.ticket] if spec.ticket else None
-                    result = train_arm(budget_config(variants[arm], seed, budget, lr), dm, spec.kind,
-                                       f"{arm}@b{budget}-lr{lr:g}-s{seed}", found)
-                    runs.append(_budget_run(arm, seed, budget, lr, result, found[1] if found else None, metric))
-    return runs
-
-
-def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult, find: StageResult | None,
-                metric: str) -> BudgetRun:
-    test = result.test
-    return BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
-                     find.ledger.train_seconds if find else 0.0, result.best(metric),
-                     test.robust if test else None, test.clean if test else None, run_points(result, metric, find),
-                     len(find.history) if find else None,
-                     Path(find.ticket).parent.name if find and find.ticket else None)
-
-
-def budget_rows(runs: list[BudgetRun], cfg: Config) -> list[BudgetRow]:
+def budget_rows(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) -> list[BudgetRow]:
     """Per arm and budget, the LR with the best mean validation accuracy over seeds, and what it gave."""
     rows = []
-    for arm in arm_names(cfg):
-        for budget in cfg.frontier.budgets:
-            by_lr = {lr: [r for r in runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)] for lr in cfg.frontier.lrs}
+    for arm in arms:
+        for budget in fc.budgets:
+            by_lr = {lr: [r for r in runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)] for lr in fc.lrs}
             lr, chosen = max(by_lr.items(), key=lambda kv: spread([r.best_val for r in kv[1]]).mean or -1.0)
             rows.append(BudgetRow(arm, budget, lr, spread([r.best_val for r in chosen]),
                                   spread([r.test_robust for r in chosen]),
@@ -222,11 +121,11 @@ def baseline_front(runs: Sequence[BudgetRun], seed: int, unit: str = "passes") -
     return envelope([p for r in runs if is_baseline(r.arm) and r.seed == seed for p in r.points], unit)
 
 
-def level_costs(runs: list[BudgetRun], cfg: Config) -> list[LevelCost]:
+def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) -> list[LevelCost]:
     """Per level: each arm's cheapest cost (passes, seconds, MACs), and every other arm's saving and verdict
     against the strongest baseline (dense, or the best of dense and its variants per seed), in MACs when
     counted (so a compact ticket's cheaper passes count)."""
-    fc, arms, unit = cfg.frontier, arm_names(cfg), cost_unit(runs)
+    unit = cost_unit(runs)
     top = max((mean_top(runs, arm, fc.seeds) for arm in arms), default=0.0)  # the best arm's top
     levels = sorted(fc.levels) or sorted({round(f * top, 2) for f in LEVEL_FRACTIONS} | {round(top - 1.0, 2)})
     units = ("passes", "seconds", "macs") if unit == "macs" else ("passes", "seconds")
@@ -285,24 +184,3 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f", {value:+.1f} %"
 
 
-def _headlines(cfg: Config, levels: list[LevelCost], metric: str) -> str:
-    """The headline of every ticket arm (one, unless ``frontier.structures`` adds more)."""
-    arms = [a for a in arm_names(cfg) if a.startswith("ticket")] or ["ticket"]
-    return " ".join(headline(levels, cfg.frontier.saving_threshold, metric, a) for a in arms)
-
-
-def run_frontier(cfg: Config) -> FrontierResult:
-    check(cfg)
-    metric = target_metric(cfg)
-    dm = build_datamodule(cfg.data)
-    runs = _train_runs(cfg, dm, metric)
-    levels = level_costs(runs, cfg)
-    threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
-    result = FrontierResult(metric, threat.label() if threat else "not measured", list(cfg.frontier.budgets),
-                            list(cfg.frontier.lrs), list(cfg.frontier.seeds), budget_rows(runs, cfg), levels,
-                            _headlines(cfg, levels, metric), runs, cfg.frontier.confidence)
-    if is_rank_zero():
-        from lth_lightning.pipelines.frontier_report import publish_frontier
-
-        publish_frontier(cfg, result, Path(cfg.run_dir))
-    return result

@@ -2,7 +2,7 @@
 
 Layout: ``<run>/level_<L>/`` holds ``ticket.pt`` (the mask and reset weights level L starts from),
 Lightning checkpoints, metrics, ``stage.json`` (its identity) and ``result.json``. Level L's
-end-of-training prune (``level.prune_level``) writes level L+1's ticket; a level whose result exists is
+end-of-training prune (``level.prune_step``) writes level L+1's ticket; a level whose result exists is
 skipped, so restarting the command continues where it stopped, and a run dir holding levels of another
 config is refused. ``<run>/levels.md`` / ``levels.csv`` tabulate sparsity and accuracy per level.
 """
@@ -18,14 +18,14 @@ from lth_lightning.config import Config
 from lth_lightning.data import build_datamodule
 from lth_lightning.io import write_table
 from lth_lightning.models import build_model
-from lth_lightning.pipelines.level import prune_level
-from lth_lightning.pipelines.runner import is_rank_zero, make_module, run_stage
-from lth_lightning.pipelines.stages import Stage, claim_dir
 from lth_lightning.pruning import Ticket, load_ticket, save_ticket
 from lth_lightning.pruning.reset import snapshot
 from lth_lightning.pruning.tickets import provenance
 from lth_lightning.results import ImpResult, LevelRow
 from lth_lightning.results import fmt as _fmt
+from lth_lightning.stages.identity import Stage, claim_dir
+from lth_lightning.stages.prune_step import prune_step
+from lth_lightning.stages.runner import is_rank_zero, make_module, run_stage
 
 
 def run_imp(cfg: Config) -> ImpResult:
@@ -46,7 +46,7 @@ def run_imp(cfg: Config) -> ImpResult:
         ticket = load_ticket(level_dir / "ticket.pt") if level > 0 else None
         module = make_module(cfg, dm.info, ticket)
         if level < levels:
-            result = prune_level(stage, level_dir, module, dm, target=cfg.prune.target_sparsity(level + 1),
+            result = prune_step(stage, level_dir, module, dm, target=cfg.prune.target_sparsity(level + 1),
                                  theta0=theta0, rewind_path=run_dir / "rewind.pt",
                                  ticket_path=run_dir / f"level_{level + 1}" / "ticket.pt", level=level + 1,
                                  first_run=level == 0, name=f"level_{level}")

@@ -1,32 +1,26 @@
-"""``task=fast_ticket``: the boosting-ticket pipeline of Li et al. 2020, end to end.
+"""Building the stages every task trains: the finding stage that writes a ticket, and the training arms.
 
-1. θ0 from the seed.  2. Find: train the dense net from θ0 cheaply (FGSM) at a small constant LR.
-3. Prune one-shot (layer-normalised magnitude) and reset survivors (θ0, or θk with ``prune.reset=rewind``):
-the ticket.  4. Train the ticket adversarially on the short schedule.  5. Controls: the dense net from θ0
-on the full schedule, and the ticket's mask on a random re-init.  6. Report the cost of reaching a target
-accuracy, per arm and for the whole pipeline (finding included).
-
-Each stage is a ``Stage``: the full config it runs plus the stages it consumes. Its cache directory and
-its RNG seed derive from that (``stages.py``), so reruns and sweep jobs reuse exactly the stages whose
-inputs did not change, and a stage gives the same result alone, after others, or resumed after a kill.
+A task (fast_ticket, the frontier) decides which arms exist and how their configs differ; this module turns
+each into a ``Stage`` -- the full config the stage runs plus the stages it consumes -- and runs it in its
+cached directory. The finding stage is cheap (FGSM) training at a small constant LR with no ε ramp, ending
+in the one-shot prune (``prune_step``); ticket arms consume its ticket, ``reinit`` only its mask.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from lth_lightning.callbacks import EarlyBird
-from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig, with_overrides
-from lth_lightning.data import ImageDataModule, build_datamodule
-from lth_lightning.pipelines.level import prune_level
-from lth_lightning.pipelines.report import build_summary, publish_summary, target_metric
-from lth_lightning.pipelines.runner import is_rank_zero, make_module, run_stage
-from lth_lightning.pipelines.stages import Stage, cached_dir
+from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig
+from lth_lightning.data import ImageDataModule
 from lth_lightning.preflight import writable_dir
 from lth_lightning.pruning import load_ticket
 from lth_lightning.pruning.reset import snapshot
-from lth_lightning.results import StageResult, Summary
+from lth_lightning.reports.summary import target_metric
+from lth_lightning.results import StageResult
+from lth_lightning.stages.identity import Stage, cached_dir
+from lth_lightning.stages.prune_step import prune_step
+from lth_lightning.stages.runner import make_module, run_stage
 
 
 def _stage_config(cfg: Config, epochs: int, **sections: object) -> Config:
@@ -65,7 +59,7 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Stage, Sta
     theta0 = snapshot(module.model)  # the module starts at θ0 of cfg.seed (a resumed fit loads later)
     find = stage.cfg.pipeline.find
     bird = EarlyBird(find, cfg.prune, cfg.prune.cut) if find.stop == "early_bird" else None
-    result = prune_level(stage, out, module, dm, target=cfg.prune.cut, theta0=theta0,
+    result = prune_step(stage, out, module, dm, target=cfg.prune.cut, theta0=theta0,
                          rewind_path=out / "rewind.pt", ticket_path=out / "ticket.pt", level=1, first_run=True,
                          test=False, name=f"find@lr{lr:g}", early_bird=bird, found_by="fast_ticket")
     return stage, result
@@ -81,6 +75,7 @@ def train_arm(cfg: Config, dm: ImageDataModule, arm: str, name: str,
 
 
 def check(cfg: Config) -> None:
+    """What a pipeline that finds one-shot tickets needs, refused before any training."""
     if cfg.prune.name != "oneshot":
         raise ConfigError(f"task=fast_ticket prunes one-shot; got prune={cfg.prune.name} (use prune=oneshot)")
     if cfg.attack.name == "none" and cfg.pipeline.find.attack != "none":
@@ -89,25 +84,3 @@ def check(cfg: Config) -> None:
     writable_dir(cfg.pipeline.cache_dir, "pipeline.cache_dir")
 
 
-def run_fast_ticket(cfg: Config) -> Summary:
-    check(cfg)
-    dm = build_datamodule(cfg.data)
-    p = cfg.pipeline
-    arms: dict[str, StageResult] = {}
-    finds: dict[str, StageResult] = {}
-    main = [p.find.lr] if any(a in p.arms for a in ("ticket", "reinit")) else []
-    for lr, is_main in [(lr, True) for lr in main] + [(lr, False) for lr in p.extra_find_lrs]:
-        found = find_ticket(cfg, dm, lr)
-        name = "ticket" if is_main else f"ticket@lr{lr:g}"
-        finds[name] = found[1]
-        if not is_main or "ticket" in p.arms:
-            arms[name] = train_arm(cfg, dm, "ticket", name, found)
-        if is_main and "reinit" in p.arms:
-            arms["reinit"] = train_arm(cfg, dm, "reinit", "reinit", found)
-    if "dense" in p.arms:
-        dense_cfg = with_overrides(cfg, p.dense_overrides, "pipeline.dense_overrides")  # e.g. an ε ramp
-        arms["dense"] = train_arm(dense_cfg, dm, "dense", "dense")
-    summary = build_summary(cfg, arms, finds)
-    if is_rank_zero():
-        publish_summary(cfg, summary, Path(cfg.run_dir))
-    return summary

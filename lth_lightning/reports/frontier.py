@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from lth_lightning.config import Config
-from lth_lightning.pipelines.frontier import fronts, is_baseline
-from lth_lightning.pipelines.report import write_report
+from lth_lightning.reports.fronts import fronts, is_baseline
+from lth_lightning.reports.summary import write_report
 from lth_lightning.results import FrontierResult, LevelCost, Spread, fmt
 
 _NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
@@ -110,7 +110,7 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
 
 def publish_frontier(cfg: Config, result: FrontierResult, run_dir: Path) -> None:
     """frontier.json, frontier.md, frontier.png in the run dir; printed; sent to W&B / TensorBoard."""
-    from lth_lightning.pipelines.tracking import log_frontier
+    from lth_lightning.reports.tracking import log_frontier
 
     markdown = render_frontier(result)
     png = write_report(run_dir, "frontier", result, markdown, lambda path: plot_frontier(result, path),

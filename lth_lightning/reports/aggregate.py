@@ -1,6 +1,6 @@
 """Aggregate a fast_ticket or frontier sweep: one row per job, swept axes as columns, heatmaps.
 
-``python -m lth_lightning.pipelines.aggregate multirun/fast_ticket/<date>`` (also run automatically at
+``python -m lth_lightning.reports.aggregate multirun/fast_ticket/<date>`` (also run automatically at
 the end of every multirun by ``AggregateSweep``). Jobs that failed (no ``summary.json``) are kept as rows
 marked ``failed``, so one bad job never hides the others.
 
@@ -60,7 +60,7 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
     """Mean ± std over the job's seeds: tops, epoch-1 boost, and the saving at the strongest baseline's best −
     ``margin`` (per seed: each seed's ticket races to its own best dense variant's best − ``margin``; paired
     t interval at ``confidence``)."""
-    from lth_lightning.pipelines.frontier import baseline_front, cheapest, cost_unit, fronts, spread, verdict
+    from lth_lightning.reports.fronts import baseline_front, cheapest, cost_unit, fronts, spread, verdict
 
     runs, seeds = result.runs, result.seeds
     row: dict[str, Any] = {"status": "ok", "threat": result.threat}
@@ -176,5 +176,5 @@ def aggregate(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m lth_lightning.pipelines.aggregate <multirun sweep dir>")
+        sys.exit("usage: python -m lth_lightning.reports.aggregate <multirun sweep dir>")
     aggregate(sys.argv[1])

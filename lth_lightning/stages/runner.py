@@ -25,11 +25,11 @@ from lth_lightning.data import DataInfo, ImageDataModule
 from lth_lightning.io import write_json
 from lth_lightning.models import build_model
 from lth_lightning.modules import Classifier
-from lth_lightning.pipelines.stages import Stage
-from lth_lightning.pipelines.tracking import build_logger, finish_logger, replay_stage
 from lth_lightning.pruning import MaskSet, Ticket
 from lth_lightning.pruning.channels import compact_state
+from lth_lightning.reports.tracking import build_logger, finish_logger, replay_stage
 from lth_lightning.results import StageResult, TestResult, read_json
+from lth_lightning.stages.identity import Stage
 
 
 def is_rank_zero() -> bool:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 from lth_lightning.config import Config
 from lth_lightning.data import build_datamodule
-from lth_lightning.pipelines.runner import make_module, run_stage
-from lth_lightning.pipelines.stages import Stage, claim_dir
 from lth_lightning.pruning import load_ticket
 from lth_lightning.results import ImpResult, StageResult, fmt
+from lth_lightning.stages.identity import Stage, claim_dir
+from lth_lightning.stages.runner import make_module, run_stage
 
 
 def run_train(cfg: Config) -> StageResult | ImpResult:
     if cfg.prune.name != "none":
-        from lth_lightning.pipelines.imp import run_imp
+        from lth_lightning.tasks.imp import run_imp
 
         return run_imp(cfg)
     dm = build_datamodule(cfg.data)

@@ -1,0 +1,1 @@
+"""Hydra plumbing: DDP child processes under Hydra, and the end-of-sweep aggregation callback."""

@@ -1,1 +1,0 @@
-"""Tasks the CLI runs: plain training (with optional IMP), the fast_ticket pipeline, evaluation."""

@@ -1,0 +1,126 @@
+"""``task=frontier``: what a boosting ticket saves at each accuracy level, against a fairly scheduled dense net.
+
+For every seed the ticket is found once (fast_ticket's finding stage; its cost is charged to every ticket
+point). Then every arm trains from the same θ0 at every budget in ``frontier.budgets`` on a *complete*
+schedule compressed to that budget (warmup and decay milestones scale with it) and at every peak LR of
+``frontier.lrs`` (the same grid for every arm, so no saving comes from a badly tuned baseline). Each run is
+a cached stage: a rerun of the same frontier trains nothing.
+
+How fronts are read and what a verdict means: ``reports/fronts.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from lth_lightning.attacks import threat_model
+from lth_lightning.config import Config, with_overrides
+from lth_lightning.data import ImageDataModule, build_datamodule
+from lth_lightning.reports.frontier import publish_frontier
+from lth_lightning.reports.fronts import budget_rows, headline, level_costs, run_points
+from lth_lightning.reports.summary import target_metric
+from lth_lightning.results import BudgetRun, FrontierResult, LevelCost, StageResult
+from lth_lightning.stages.arms import check, find_ticket, train_arm
+from lth_lightning.stages.identity import Stage
+from lth_lightning.stages.runner import is_rank_zero
+
+
+def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
+    """The run's config: the full schedule compressed to ``budget`` epochs at peak LR ``lr``.
+
+    Milestones are fractions of training already; the LR warmup and the ε ramp keep their share of the full
+    dense schedule."""
+    share = budget / cfg.pipeline.dense_epochs
+    optim = dataclasses.replace(cfg.optim, lr=lr, warmup_epochs=cfg.optim.warmup_epochs * share)
+    attack = dataclasses.replace(cfg.attack, eps_warmup_epochs=cfg.attack.eps_warmup_epochs * share)
+    pipeline = dataclasses.replace(cfg.pipeline, ticket_epochs=budget, dense_epochs=budget)
+    return dataclasses.replace(cfg, seed=seed, optim=optim, attack=attack, pipeline=pipeline)
+
+
+def ticket_arms(cfg: Config) -> dict[str, str]:
+    """Ticket arm name -> its structure: ``ticket`` is ``prune.structure``; ``frontier.structures`` adds
+    ``ticket_<structure>`` arms found from the same θ0 and seed."""
+    own = cfg.prune.structure
+    return {"ticket": own, **{f"ticket_{s}": s for s in cfg.frontier.structures if s != own}}
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmSpec:
+    """How an arm trains: its stage kind, the ticket arm whose finding it consumes, its config overrides."""
+
+    kind: str  # ticket | dense | reinit
+    ticket: str | None  # the ticket arm (structure) it is built from; None for dense arms
+    overrides: tuple[str, ...] = ()
+
+
+def arm_specs(cfg: Config) -> dict[str, ArmSpec]:
+    """Every arm in report order: tickets (structures, then variants), dense and its baseline variants, reinit."""
+    fc, specs = cfg.frontier, {}
+    for arm in fc.arms:
+        if arm == "ticket":
+            specs |= {name: ArmSpec("ticket", name) for name in ticket_arms(cfg)}
+            specs |= {name: ArmSpec("ticket", "ticket", tuple(ov)) for name, ov in fc.ticket_variants.items()}
+        elif arm == "dense":
+            specs |= {"dense": ArmSpec("dense", None)}
+            specs |= {name: ArmSpec("dense", None, tuple(ov)) for name, ov in fc.baselines.items()}
+        else:
+            specs["reinit"] = ArmSpec("reinit", "ticket")
+    return specs
+
+
+def arm_names(cfg: Config) -> list[str]:
+    return list(arm_specs(cfg))
+
+
+def _find(cfg: Config, dm: ImageDataModule, seed: int, structure: str) -> tuple[Stage, StageResult]:
+    prune = dataclasses.replace(cfg.prune, structure=structure)
+    return find_ticket(dataclasses.replace(cfg, seed=seed, prune=prune), dm, cfg.pipeline.find.lr)
+
+
+def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun]:
+    fc, runs, specs = cfg.frontier, [], arm_specs(cfg)
+    consumed = {spec.ticket for spec in specs.values() if spec.ticket}
+    variants = {arm: with_overrides(cfg, list(spec.overrides), arm) for arm, spec in specs.items()}
+    for seed in fc.seeds:
+        tickets = {a: _find(cfg, dm, seed, s) for a, s in ticket_arms(cfg).items() if a in consumed}
+        for budget in fc.budgets:
+            for lr in fc.lrs:
+                for arm, spec in specs.items():
+                    found = tickets[spec.ticket] if spec.ticket else None
+                    result = train_arm(budget_config(variants[arm], seed, budget, lr), dm, spec.kind,
+                                       f"{arm}@b{budget}-lr{lr:g}-s{seed}", found)
+                    runs.append(_budget_run(arm, seed, budget, lr, result, found[1] if found else None, metric))
+    return runs
+
+
+def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult, find: StageResult | None,
+                metric: str) -> BudgetRun:
+    test = result.test
+    return BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
+                     find.ledger.train_seconds if find else 0.0, result.best(metric),
+                     test.robust if test else None, test.clean if test else None, run_points(result, metric, find),
+                     len(find.history) if find else None,
+                     Path(find.ticket).parent.name if find and find.ticket else None)
+
+
+def _headlines(cfg: Config, levels: list[LevelCost], metric: str) -> str:
+    """The headline of every ticket arm (one, unless ``frontier.structures`` adds more)."""
+    arms = [a for a in arm_names(cfg) if a.startswith("ticket")] or ["ticket"]
+    return " ".join(headline(levels, cfg.frontier.saving_threshold, metric, a) for a in arms)
+
+
+def run_frontier(cfg: Config) -> FrontierResult:
+    check(cfg)
+    metric = target_metric(cfg)
+    dm = build_datamodule(cfg.data)
+    runs = _train_runs(cfg, dm, metric)
+    arms, fc = arm_names(cfg), cfg.frontier
+    levels = level_costs(runs, arms, fc)
+    threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
+    result = FrontierResult(metric, threat.label() if threat else "not measured", list(fc.budgets), list(fc.lrs),
+                            list(fc.seeds), budget_rows(runs, arms, fc), levels, _headlines(cfg, levels, metric),
+                            runs, fc.confidence)
+    if is_rank_zero():
+        publish_frontier(cfg, result, Path(cfg.run_dir))
+    return result
