@@ -250,6 +250,7 @@ def regime(args) -> None:
 
 def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> list[dict]:
     """Per seed: IoU of the kept weights of the early-bird ticket and the 10-epoch fixed one."""
+    from lth_lightning.pruning.masks import overlap
     from lth_lightning.pruning.tickets import load_ticket
     from lth_lightning.results import FrontierResult, read_json
 
@@ -264,9 +265,8 @@ def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> lis
     for seed, stage in sorted(bird.items()):
         if seed in late:
             a, b = load_ticket(cache / stage / "ticket.pt"), load_ticket(cache / late[seed] / "ticket.pt")
-            both = sum(int((a.masks[k].bool() & b.masks[k].bool()).sum()) for k in a.masks)
-            either = sum(int((a.masks[k].bool() | b.masks[k].bool()).sum()) for k in a.masks)
-            out.append({"seed": seed, "early_bird": stage, "fixed_10": late[seed], "iou": round(both / either, 4)})
+            iou = overlap(a.masks, b.masks)["overall"]["iou"]
+            out.append({"seed": seed, "early_bird": stage, "fixed_10": late[seed], "iou": round(iou, 4)})
     return out
 
 

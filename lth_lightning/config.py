@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lth_lightning.errors import ConfigError, first_line
 
 # Field metadata: a setting that cannot change what a stage computes (paths, logging, threads,
-# which stages a pipeline runs). Stage identities leave these out (``pipelines/stages.py``).
+# which stages a pipeline runs). Stage identities leave these out (``stages/identity.py``).
 NO_EFFECT = {"identity": False}
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "synthetic")

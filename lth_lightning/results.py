@@ -22,7 +22,8 @@ NOT_MEASURED = "–"
 
 @dataclass
 class Ledger:
-    """Training cost so far: forward+backward passes per example, and seconds (validation excluded)."""
+    """Training cost so far: forward+backward passes summed over the examples trained on, and seconds
+    (validation excluded)."""
 
     passes: float = 0.0
     train_seconds: float = 0.0
@@ -72,7 +73,7 @@ class EarlyBirdRecord:
     stopped_epoch: int | None
     stopped_step: int | None
     cap_epochs: int
-    distances: list[float]
+    distances: list[float | None]  # per check; None before the window was full (nothing compared)
 
 
 @dataclass
@@ -210,6 +211,9 @@ class ImpResult:
 def rounded(value: float | None) -> float | None:
     """Two decimals, keeping None (not measured) as None."""
     return None if value is None else round(value, 2)
+
+
+METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
 
 
 def fmt(value: float | int | None, spec: str = ".2f", unit: str = "", missing: str = NOT_MEASURED) -> str:

@@ -43,3 +43,11 @@ def make_cfg(tmp_path: Path):
         return validate(raw)
 
     return factory
+
+
+def assert_png(path: Path, min_side: int = 200) -> None:
+    """``path`` is a PNG image of a real plot: the signature, and an IHDR of at least ``min_side`` pixels a side."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", path
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert min(width, height) >= min_side, (path, width, height)

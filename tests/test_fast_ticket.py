@@ -18,6 +18,7 @@ from lth_lightning.pruning import load_ticket
 from lth_lightning.reports.summary import cost_to_target
 from lth_lightning.results import CostToTarget, EpochRecord, StageResult, Summary, read_json, to_json
 from lth_lightning.tasks.fast_ticket import run_fast_ticket
+from tests.conftest import assert_png
 
 TINY = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=2", "pipeline.dense_epochs=2",
         "trainer.limit_train_batches=3", "attack.steps=2", "optim.warmup_epochs=0"]
@@ -31,10 +32,12 @@ def test_pipeline_arms_summary_and_reuse(make_cfg, tmp_path):
     assert summary.arms["dense"].sparsity == 0.0
     assert summary.arms["ticket"].find_cost.passes > 0  # finding is charged to the ticket
     assert summary.arms["dense"].find_cost.passes == 0
-    for name in ("summary.json", "summary.md", "curves.png"):
-        assert (tmp_path / name).stat().st_size > 0
+    assert read_json(Summary, tmp_path / "summary.json") == summary  # the file holds the result returned
+    assert_png(tmp_path / "curves.png")
     md = (tmp_path / "summary.md").read_text()
-    assert "| ticket |" in md and "Pipeline cost to target" in md
+    assert "Pipeline cost to target" in md
+    for arm in ("ticket", "reinit", "dense"):  # a row per arm with its own sparsity
+        assert f"| {arm} | {summary.arms[arm].sparsity:.1f}" in md, md
     cache = tmp_path / "cache"
     stamps = {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")}
     assert len(stamps) == 4  # find, ticket, reinit, dense

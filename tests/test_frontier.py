@@ -18,6 +18,7 @@ from lth_lightning.results import (
     read_json,
 )
 from lth_lightning.tasks.frontier import arm_names, budget_config, run_frontier
+from tests.conftest import assert_png
 
 
 def _p(passes: float, acc: float) -> FrontPoint:
@@ -155,11 +156,13 @@ def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
         assert run.points and run.points[0].passes > run.find_passes
         assert len(run.points) == run.budget
     assert {r.arm for r in result.rows} == {"ticket", "dense"} and all(r.lr == 0.2 for r in result.rows)
-    assert result.levels and result.headline.startswith("The ticket is") and "10 %" in result.headline
+    assert result.levels and result.headline == headline(result.levels, 10.0, "val_robust")
     assert read_json(FrontierResult, tmp_path / "frontier.json") == result
     md = (tmp_path / "frontier.md").read_text()
     assert "Cheapest cost to reach each accuracy level" in md and "PGD-10 L∞ ε=0.2" in md
-    assert (tmp_path / "frontier.png").stat().st_size > 0
+    assert_png(tmp_path / "frontier.png")
+    for lv in result.levels:  # each level's row carries the verdict the fronts give
+        assert f"| {lv.level:.2f} |" in md and lv.verdict in md
     stamps = {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")}
     assert len(stamps) == 2 + 8
     again = run_frontier(make_cfg(*TINY, f"run_dir={tmp_path / 'again'}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from lth_lightning.pruning import load_ticket
@@ -14,7 +16,9 @@ def test_imp_levels_table_and_restart(make_cfg, tmp_path):
     out = run_train(cfg)
     sparsities = [row.sparsity for row in out.levels]
     assert sparsities == pytest.approx([0.0, 50.0, 75.0], abs=0.01)
-    assert (tmp_path / "levels.md").exists() and (tmp_path / "levels.csv").exists()
+    rows = list(csv.DictReader((tmp_path / "levels.csv").read_text().splitlines()))
+    assert [float(r["sparsity"]) for r in rows] == pytest.approx(sparsities, abs=0.01)  # one row per level
+    assert (tmp_path / "levels.md").read_text().count("\n|") >= len(rows) + 1  # header rule and a row each
     ticket = load_ticket(tmp_path / "level_2" / "ticket.pt")
     prov = ticket.provenance
     assert prov["level"] == 2 and prov["criterion"] == "global" and prov["model"]["name"] == "lenet"

@@ -56,7 +56,11 @@ def test_every_readme_command_works(tmp_path, capsys):
         if args[:1] == ["tickets"]:
             files = [made["ticket"], made.get("ticket2", made["ticket"])]
             assert tickets_main([args[1], *files[: len(args) - 2]]) == 0, argv
-            assert "sparsity" in capsys.readouterr().out or args[1] == "compare"
+            out = capsys.readouterr().out
+            if args[1] == "compare":  # per-layer IoU and Hamming distance, and the overall row
+                assert "overall" in out and "iou" in out.lower() and "hamming" in out.lower(), out
+            else:
+                assert "sparsity" in out, out
             continue
         args = [f"ckpt_path={made['checkpoint']}" if a.startswith("ckpt_path=") else a for a in args]
         overrides = [a for a in args if a not in ("-m",) and not a.startswith(("hydra.", "hydra/"))]

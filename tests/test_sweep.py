@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import assert_png
+
 TINY = ["+experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
         "trainer.limit_train_batches=2", "eval.autoattack=off", "eval.val_robust_samples=32", "attack.steps=2",
         "data.test_subset=64"]
@@ -32,7 +34,9 @@ def test_sweep_shares_dense_and_aggregates(tmp_path):
     rows = list(csv.DictReader((sweep / "aggregate.csv").read_text().splitlines()))
     assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
     assert {"prune.ratio", "pipeline.find.lr", "boost", "saving_full_pct"} <= set(rows[0])
-    assert (sweep / "aggregate.png").stat().st_size > 0 and (sweep / "aggregate.md").exists()
+    assert_png(sweep / "aggregate.png")
+    md = (sweep / "aggregate.md").read_text()
+    assert "prune.ratio" in md and md.count("\n|") >= len(rows) + 1  # the swept axis and a row per job
 
 
 def test_wandb_offline_groups_every_stage(tmp_path):
@@ -47,7 +51,7 @@ def test_wandb_offline_groups_every_stage(tmp_path):
     assert len(media) == 1
     table = json.loads(next(media[0].glob("table/summary/*.table.json")).read_text())
     assert [row[0] for row in table["data"]] == ["ticket", "reinit", "dense"]
-    assert next(media[0].glob("images/summary/*.png")).stat().st_size > 0
+    assert_png(next(media[0].glob("images/summary/*.png")))
     history = b"".join(next(r.glob("run-*.wandb")).read_bytes() for r in runs)
     assert b"val/robust_acc" in history and b"sparsity/overall" in history
 

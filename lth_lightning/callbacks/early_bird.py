@@ -15,22 +15,22 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from lth_lightning.config import FindConfig, PruneConfig
-from lth_lightning.pruning.channels import channel_scores, keep_channels
+from lth_lightning.pruning.channels import Traced, channel_scores, groups, keep_channels, keep_mask
 from lth_lightning.pruning.criteria import compute_masks
-from lth_lightning.pruning.masks import prunable_weights
+from lth_lightning.pruning.masks import overlap, prunable_weights
 from lth_lightning.results import EarlyBirdRecord
 
 
 def hamming(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fraction of positions where two flat boolean masks differ."""
-    return float((a ^ b).float().mean())
+    return overlap({"mask": a}, {"mask": b})["overall"]["hamming"]
 
 
-def settled(window: list[torch.Tensor], size: int, threshold: float) -> tuple[bool, float]:
+def settled(window: list[torch.Tensor], size: int, threshold: float) -> tuple[bool, float | None]:
     """Whether ``window`` is full and its newest mask is within ``threshold`` of every other; the largest
-    such distance (1.0 while the window is not full)."""
+    such distance (None while the window is not full: nothing was compared)."""
     if len(window) < size:
-        return False, 1.0
+        return False, None
     worst = max(hamming(window[-1], other) for other in window[:-1])
     return worst <= threshold, worst
 
@@ -41,7 +41,8 @@ class EarlyBird(L.Callback):
     def __init__(self, find: FindConfig, prune: PruneConfig, ratio: float) -> None:
         self.find, self.prune, self.ratio = find, prune, ratio
         self.window: list[torch.Tensor] = []
-        self.distances: list[float] = []  # per check: the newest mask's largest distance to the window
+        self.distances: list[float | None] = []  # per check: the newest mask's largest distance to the window
+        self._traced: Traced | None = None  # channel groups, traced at the first check
         self.stopped_epoch: int | None = None
         self.stopped_step: int | None = None
 
@@ -49,10 +50,9 @@ class EarlyBird(L.Callback):
         """The flat keep-mask the criterion would cut now: over weights, or over channels for channel tickets
         (which trace the net on an input of ``shape``)."""
         if self.prune.structure == "channel" and shape is not None:
-            scores = channel_scores(model, shape)
-            kept = keep_channels(scores, self.ratio, self.prune.channel_multiple)
-            return torch.cat([torch.zeros(len(s), dtype=torch.bool).index_fill_(0, kept[k], True)
-                              for k, s in scores.items()])
+            self._traced = self._traced or groups(model, shape)  # the net's structure never changes while finding
+            scores = channel_scores(model, shape, self._traced)
+            return keep_mask(scores, keep_channels(scores, self.ratio, self.prune.channel_multiple))
         weights = prunable_weights(model, self.prune.include_classifier)
         masks = compute_masks(weights, self.ratio, self.prune.criterion, seed=self.prune.seed)
         return torch.cat([m.flatten() for m in masks.values()]).cpu()
@@ -68,7 +68,7 @@ class EarlyBird(L.Callback):
             trainer.should_stop = True
         if stop and self.stopped_epoch is None:
             self.stopped_epoch, self.stopped_step = trainer.current_epoch + 1, trainer.global_step
-            rank_zero_info(f"early bird: mask settled (distance {worst:.4f} <= {self.find.threshold}) at epoch "
+            rank_zero_info(f"early bird: mask settled (distance {worst or 0.0:.4f} <= {self.find.threshold}) at epoch "
                            f"{self.stopped_epoch}, step {self.stopped_step}; finding stops")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from lth_lightning.config import PruneConfig
-from lth_lightning.pruning.channels import channel_masks, channel_scores, keep_channels
+from lth_lightning.pruning.channels import channel_masks, channel_scores, groups, keep_channels
 from lth_lightning.pruning.criteria import compute_masks
 from lth_lightning.pruning.masks import MaskSet, prunable_weights
 from lth_lightning.pruning.reset import reset_weights, snapshot
@@ -73,8 +73,9 @@ class PruneCallback(L.Callback):
     def _set_masks(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> int:
         """Cut to the target: whole channels (``structure=channel``) or weights; returns BN channels masked."""
         if self.cfg.structure == "channel":
-            self.kept = keep_channels(channel_scores(model, shape), self.target, self.cfg.channel_multiple)
-            for name, mask in channel_masks(model, shape, self.kept).items():
+            traced = groups(model, shape)  # one trace for the scores and the masks
+            self.kept = keep_channels(channel_scores(model, shape, traced), self.target, self.cfg.channel_multiple)
+            for name, mask in channel_masks(model, shape, self.kept, traced).items():
                 masks.set(name, mask)
             return sum(int((~m).sum()) for n, m in masks.items() if m.dim() == 1 and n.endswith(".weight"))
         weights = prunable_weights(model, self.cfg.include_classifier)

@@ -1,6 +1,6 @@
 """The classification LightningModule: natural, FGSM, PGD or TRADES training, robust evaluation.
 
-It also keeps the *cost ledger* later pipelines compare arms by: forward+backward passes per example
+It also keeps the *cost ledger* later pipelines compare arms by: forward+backward passes summed over examples
 spent on training (attack steps included) and wall-clock training seconds (validation excluded), plus
 a per-epoch history of clean/robust validation accuracy. Ledger and history live in checkpoints, so a
 resumed run keeps counting where it stopped.

@@ -45,15 +45,19 @@ def _graph(model: nn.Module, shape: Sequence[int]) -> tp.DependencyGraph:
             module.train(training)
 
 
-def groups(model: nn.Module, shape: Sequence[int]) -> tuple[tp.DependencyGraph, dict[str, tp.Group]]:
-    """The prunable channel groups by their root layer's name (classifier outputs excluded)."""
+Traced = tuple[tp.DependencyGraph, dict[str, tp.Group]]  # the graph and the prunable groups by root layer
+
+
+def groups(model: nn.Module, shape: Sequence[int]) -> Traced:
+    """The prunable channel groups by their root layer's name (classifier outputs excluded). Tracing costs a
+    forward pass through torch-pruning's tracer: trace once per prune and pass the result on."""
     graph = _graph(model, shape)
     names = {m: n for n, m in model.named_modules()}
     ignored = [model.get_submodule(classifier_name(model))]
-    found = {}
+    by_root = {}
     for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]):
-        found[names[group[0].dep.target.module]] = group
-    return graph, found
+        by_root[names[group[0].dep.target.module]] = group
+    return graph, by_root
 
 
 def _norms(module: nn.Module) -> torch.Tensor:
@@ -62,11 +66,12 @@ def _norms(module: nn.Module) -> torch.Tensor:
     return norm / norm.mean().clamp_min(1e-12)
 
 
-def channel_scores(model: nn.Module, shape: Sequence[int]) -> dict[str, torch.Tensor]:
-    """Per group root: each channel's layer-normalised norm, averaged over the group's output layers."""
-    graph, found = groups(model, shape)
+def channel_scores(model: nn.Module, shape: Sequence[int], traced: Traced | None = None) -> dict[str, torch.Tensor]:
+    """Per group root: each channel's layer-normalised norm, averaged over the group's output layers
+    (``traced``: the net's groups, traced before; the weights are read now)."""
+    graph, by_root = traced or groups(model, shape)
     scores = {}
-    for root, group in found.items():
+    for root, group in by_root.items():
         parts = [_norms(dep.target.module)[list(idxs)] for dep, idxs in group
                  if graph.is_out_channel_pruning_fn(dep.handler)
                  and isinstance(dep.target.module, nn.Conv2d | nn.Linear)]
@@ -97,13 +102,20 @@ def keep_channels(scores: dict[str, torch.Tensor], ratio: float, multiple: int =
     return out
 
 
-def channel_masks(model: nn.Module, shape: Sequence[int], kept: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def keep_mask(scores: dict[str, torch.Tensor], kept: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One flat boolean mask over every scored channel, group by group: True where the channel is kept."""
+    return torch.cat([torch.zeros(len(s), dtype=torch.bool).index_fill_(0, kept[root], True)
+                      for root, s in scores.items()])
+
+
+def channel_masks(model: nn.Module, shape: Sequence[int], kept: dict[str, torch.Tensor],
+                  traced: Traced | None = None) -> dict[str, torch.Tensor]:
     """Full-size keep-masks over every parameter a removed channel touches (weights, biases, BN)."""
-    graph, found = groups(model, shape)
+    graph, by_root = traced or groups(model, shape)
     names = {m: n for n, m in model.named_modules()}
     masks: dict[str, torch.Tensor] = {}
-    for root, removed in _removed(found, kept).items():
-        for dep, idxs in graph.get_pruning_group(model.get_submodule(root), found[root][0].dep.handler, removed):
+    for root, removed in _removed(by_root, kept).items():
+        for dep, idxs in graph.get_pruning_group(model.get_submodule(root), by_root[root][0].dep.handler, removed):
             module = dep.target.module
             if module in names:  # parameter-free ops (activations, additions, flatten) are graph-only nodes
                 _mask_dep(masks, names[module], module, graph.is_out_channel_pruning_fn(dep.handler),
@@ -111,14 +123,14 @@ def channel_masks(model: nn.Module, shape: Sequence[int], kept: dict[str, torch.
     return masks
 
 
-def _removed(found: dict[str, tp.Group], kept: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+def _removed(by_root: dict[str, tp.Group], kept: dict[str, torch.Tensor]) -> dict[str, list[int]]:
     """Per group root with something to remove: the removed channel indices. Kept indices that do not fit
     this net's groups (a ticket found on another architecture) are a ``TicketError``."""
-    if set(kept) != set(found):
+    if set(kept) != set(by_root):
         raise TicketError(f"the channel ticket's groups ({', '.join(sorted(kept))}) are not this model's "
-                          f"({', '.join(sorted(found))})")
+                          f"({', '.join(sorted(by_root))})")
     out = {}
-    for root, group in found.items():
+    for root, group in by_root.items():
         module = group[0].dep.target.module
         width = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
         if kept[root].numel() == 0 or int(kept[root].max()) >= width:
@@ -148,9 +160,9 @@ def compact(model: nn.Module, shape: Sequence[int], kept: dict[str, torch.Tensor
     """Remove every channel not in ``kept`` from ``model`` in place (a smaller dense net); returns it.
 
     The surviving weights are copied, not changed: the compact net starts exactly where the full one was."""
-    graph, found = groups(model, shape)
-    for root, removed in _removed(found, kept).items():
-        graph.get_pruning_group(model.get_submodule(root), found[root][0].dep.handler, removed).prune()
+    graph, by_root = groups(model, shape)
+    for root, removed in _removed(by_root, kept).items():
+        graph.get_pruning_group(model.get_submodule(root), by_root[root][0].dep.handler, removed).prune()
     return model
 
 

@@ -14,6 +14,23 @@ from torch import nn
 from lth_lightning.models import classifier_name
 
 
+def overlap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """How two sets of keep-masks agree, per layer both hold with the same shape and ``overall``: IoU of the
+    kept entries and normalised Hamming distance (the fraction of positions that differ). The one measure
+    early-bird stopping, ``tickets compare`` and the benchmarks share."""
+    rows: dict[str, dict[str, float]] = {}
+    inter_all = union_all = diff_all = total_all = 0
+    for name in [n for n in a if n in b and a[n].shape == b[n].shape]:
+        ma, mb = a[name].bool(), b[name].bool()
+        inter, union, diff = int((ma & mb).sum()), int((ma | mb).sum()), int((ma ^ mb).sum())
+        rows[name] = {"iou": inter / union if union else 1.0, "hamming": diff / ma.numel()}
+        inter_all, union_all, diff_all, total_all = inter_all + inter, union_all + union, diff_all + diff, \
+            total_all + ma.numel()
+    if rows:
+        rows["overall"] = {"iou": inter_all / union_all if union_all else 1.0, "hamming": diff_all / total_all}
+    return rows
+
+
 def prunable_weights(model: nn.Module, include_classifier: bool = True) -> dict[str, nn.Parameter]:
     """Conv and linear weights (never biases or BatchNorm), optionally without the classifier."""
     skip = f"{classifier_name(model)}.weight" if not include_classifier else None

@@ -21,6 +21,7 @@ from torch import nn
 from lth_lightning.config import Config
 from lth_lightning.errors import TicketError, first_line
 from lth_lightning.io import atomic_write
+from lth_lightning.pruning.masks import overlap
 from lth_lightning.version import code_version
 
 FORMAT = "lth_lightning.ticket/v1"
@@ -98,16 +99,8 @@ def load_ticket(path: str | Path) -> Ticket:
 
 
 def compare_tickets(a: Ticket, b: Ticket) -> dict[str, dict[str, float]]:
-    """Per-layer IoU of the kept weights and Hamming distance (fraction of positions that differ)."""
-    common = [n for n in a.masks if n in b.masks and a.masks[n].shape == b.masks[n].shape]
-    if not common:
+    """Per-layer and overall IoU of the kept weights and Hamming distance (``masks.overlap``)."""
+    rows = overlap(a.masks, b.masks)
+    if not rows:
         raise TicketError("the two tickets share no layer of the same shape")
-    rows, inter_all, union_all, diff_all, total_all = {}, 0, 0, 0, 0
-    for name in common:
-        ma, mb = a.masks[name].bool(), b.masks[name].bool()
-        inter, union, diff = int((ma & mb).sum()), int((ma | mb).sum()), int((ma ^ mb).sum())
-        rows[name] = {"iou": inter / union if union else 1.0, "hamming": diff / ma.numel()}
-        inter_all, union_all, diff_all = inter_all + inter, union_all + union, diff_all + diff
-        total_all += ma.numel()
-    rows["overall"] = {"iou": inter_all / union_all if union_all else 1.0, "hamming": diff_all / total_all}
     return rows

@@ -69,13 +69,13 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
     epoch1: dict[str, list[float | None]] = {}
     for arm in sorted({r.arm for r in runs}):
         tops = [f[-1].accuracy if (f := fronts(runs, arm, s)) else None for s in seeds]
-        row[f"{arm}_top"], row[f"{arm}_top_std"] = _ms(spread(tops))
+        row[f"{arm}_top"], row[f"{arm}_top_std"] = _mean_and_std(spread(tops))
         epoch1[arm] = [next((r.points[0].accuracy for r in runs if (r.arm, r.seed, r.budget, r.lr)
                              == (arm, s, first, lr[arm]) and r.points), None) for s in seeds]
     if "ticket" in epoch1:
         gaps = [None if t is None or d is None else t - d for t, d in zip(epoch1["ticket"], epoch1["dense"],
                                                                               strict=True)]
-        row["boost"], row["boost_std"] = _ms(spread(gaps))
+        row["boost"], row["boost_std"] = _mean_and_std(spread(gaps))
         levels = {s: baseline_front(runs, s)[-1].accuracy - margin for s in seeds}
         unit = cost_unit(runs)
         costs = {u: {"ticket": [cheapest(fronts(runs, "ticket", s, u), levels[s], u) for s in seeds],
@@ -86,12 +86,12 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
         row["saving_pct"], row["verdict"] = rounded(saving), say
         row["saving_unit"] = unit
         row["saving_s_pct"] = rounded(verdict(costs["seconds"]["ticket"], costs["seconds"]["base"], confidence)[0])
-        found = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
-        row["find_epochs"] = rounded(spread(found).mean) if found else None
+        find_epochs = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
+        row["find_epochs"] = rounded(spread(find_epochs).mean) if find_epochs else None
     return row
 
 
-def _ms(value: Any) -> tuple[float | None, float | None]:
+def _mean_and_std(value: Any) -> tuple[float | None, float | None]:
     return rounded(value.mean), rounded(value.std)
 
 

@@ -9,12 +9,10 @@ from pathlib import Path
 from lth_lightning.config import Config
 from lth_lightning.reports.fronts import fronts, is_baseline
 from lth_lightning.reports.summary import write_report
-from lth_lightning.results import FrontierResult, LevelCost, Spread, fmt
-
-_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
+from lth_lightning.results import METRIC_NAMES, FrontierResult, LevelCost, Spread, fmt
 
 
-def _pm(s: Spread, spec: str = ".2f", missing: str = "not reached") -> str:
+def _mean_std(s: Spread, spec: str = ".2f", missing: str = "not reached") -> str:
     if s.mean is None:
         return missing if s.n == 0 else f"{missing} ({s.n} seed{'s' if s.n > 1 else ''} did)"
     return format(s.mean, spec) + (f" ± {format(s.std, spec)}" if s.std is not None else "")
@@ -34,11 +32,12 @@ def render_frontier(result: FrontierResult) -> str:
     base = result.levels[0].baseline if result.levels else "dense"
     cost_arms = [*arms, base] if base not in arms else arms
     unit = "MACs" if result.levels and result.levels[0].unit == "macs" else "passes"
-    metric = f"{_NAMES[result.metric]} [{result.threat}]" if result.metric == "val_robust" else _NAMES[result.metric]
+    metric = METRIC_NAMES[result.metric] + (f" [{result.threat}]" if result.metric == "val_robust" else "")
     lines = [f"# Budget frontier ({len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}: "
              f"{', '.join(map(str, result.seeds))})", "", f"**{result.headline}**", "",
-             f"Accuracy: {metric}, mean ± std over seeds. Cost: {unit} per example (MACs = forward passes × the "
-             "MACs of one forward pass of the arm's net), finding included for ticket arms; savings are in "
+             f"Accuracy: {metric}, mean ± std over seeds. Cost: {unit} in total, summed over every training example "
+             "seen (MACs = forward passes × the MACs of one forward pass of the arm's net), finding included for "
+             "ticket arms; savings are in "
              f"{unit}. Each arm's front is the upper envelope of every epoch of every run "
              f"(budgets {result.budgets} epochs × peak LRs {result.lrs}).", "",
              "## Cheapest cost to reach each accuracy level", "",
@@ -49,16 +48,16 @@ def render_frontier(result: FrontierResult) -> str:
     for lv in result.levels:
         verdicts = lv.verdicts or {"ticket": lv.verdict}
         savings = lv.savings or {"ticket": lv.saving_pct}
-        lines.append(f"| {lv.level:.2f} | " + " | ".join(_pm(_cost(lv, a), ".3g") for a in cost_arms) + " | "
-                     + " | ".join(_pm(lv.seconds[a], ".1f") for a in cost_arms) + " | "
+        lines.append(f"| {lv.level:.2f} | " + " | ".join(_mean_std(_cost(lv, a), ".3g") for a in cost_arms) + " | "
+                     + " | ".join(_mean_std(lv.seconds[a], ".1f") for a in cost_arms) + " | "
                      + " | ".join(f"{fmt(savings.get(a), '.1f', ' %')} | {verdicts.get(a, '–')}" for a in others)
                      + " |")
     lines += ["", "## Each budget at its best peak LR (chosen on validation)", "",
               "| arm | budget (epochs) | peak LR | best val % | test PGD % (best checkpoint) | passes (total) |",
               "|---|---|---|---|---|---|"]
     for r in result.rows:
-        lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_pm(r.best_val, missing='–')} | "
-                     f"{_pm(r.test_robust, missing='–')} | {_pm(r.passes, '.3g', missing='–')} |")
+        lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_mean_std(r.best_val, missing='–')} | "
+                     f"{_mean_std(r.test_robust, missing='–')} | {_mean_std(r.passes, '.3g', missing='–')} |")
     against = ("best_baseline: per seed, the cheapest of dense and its variants (" + ", ".join(
         a for a in arms if is_baseline(a)) + ")") if base != "dense" else "dense"
     lines += ["", f"Savings and verdicts are against {against}. A verdict compares, over the seeds where both "
@@ -97,8 +96,8 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
     for lv in result.levels:
         ax.axhline(lv.level, color="gray", lw=0.5, ls=":")
     ax.set_xscale("log")
-    ax.set_xlabel(f"{'MACs' if unit == 'macs' else 'forward passes'} per example (finding included)")
-    ax.set_ylabel(f"best {_NAMES[result.metric]} so far (%)")
+    ax.set_xlabel(f"{'MACs' if unit == 'macs' else 'forward passes'}, total over training examples (finding included)")
+    ax.set_ylabel(f"best {METRIC_NAMES[result.metric]} so far (%)")
     ax.set_title(result.headline if len(result.headline) < 70 else "budget frontier", fontsize=9)
     ax.legend()
     ax.grid(alpha=0.3, which="both")

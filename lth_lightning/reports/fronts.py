@@ -137,11 +137,11 @@ def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) 
         if base == BEST:  # per seed and unit, the cheapest any baseline gets there
             for u in units:
                 costs[u][BEST] = [cheapest(baseline_front(runs, s, u), level, u) for s in fc.seeds]
-        said = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence) for a in arms if not is_baseline(a)}
-        saving, say = said.get("ticket", (None, "not reached"))
+        judged = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence) for a in arms if not is_baseline(a)}
+        saving, say = judged.get("ticket", (None, "not reached"))
         spreads = {u: {a: spread(v) for a, v in costs[u].items()} for u in units}
         out.append(LevelCost(level, spreads["passes"], spreads["seconds"], saving, say, unit, spreads.get("macs", {}),
-                             {a: s for a, (s, _) in said.items()}, {a: v for a, (_, v) in said.items()}, base))
+                             {a: s for a, (s, _) in judged.items()}, {a: v for a, (_, v) in judged.items()}, base))
     return out
 
 
@@ -154,23 +154,24 @@ def mean_top(runs: Sequence[BudgetRun], arm: str, seeds: Sequence[int]) -> float
 def headline(levels: list[LevelCost], threshold: float, metric: str, arm: str = "ticket") -> str:
     """One line: the highest accuracy level at which ``arm`` is at least ``threshold`` % cheaper than the
     strongest baseline (its interval excluding 0), and where it is not ahead."""
-    def said(lv: LevelCost) -> tuple[float | None, str]:
+    def verdict_of(lv: LevelCost) -> tuple[float | None, str]:
         return (lv.savings[arm], lv.verdicts[arm]) if arm in lv.verdicts else (lv.saving_pct, lv.verdict)
 
     def ahead(lv: LevelCost) -> bool:
-        saving, say = said(lv)
+        saving, say = verdict_of(lv)
         return say.startswith("dense not reached") or (say.startswith("ticket cheaper")
                                                         and (saving or 0.0) >= threshold)
 
     name = "The ticket" if arm == "ticket" else f"The {arm.split('_', 1)[-1]} ticket"
     against = "the best dense variant" if levels and levels[0].baseline == BEST else "dense"
     wins = [lv for lv in levels if ahead(lv)]
-    others = ", ".join(f"{lv.level:.1f} % ({said(lv)[1]}{_pct(said(lv)[0])})" for lv in levels if not ahead(lv))
+    others = ", ".join(f"{lv.level:.1f} % ({verdict_of(lv)[1]}{_pct(verdict_of(lv)[0])})"
+                       for lv in levels if not ahead(lv))
     if not wins:
         return (f"{name} is at least {threshold:g} % cheaper than {against} at no accuracy level read ({metric}): "
                 f"{others}.")
     best = max(wins, key=lambda lv: lv.level)
-    saving, say = said(best)
+    saving, say = verdict_of(best)
     unit = "MACs" if best.unit == "macs" else "passes"
     how = (f"{against} never got there within the budgets" if saving is None
            else f"{saving:.1f} % fewer {unit}, finding included")

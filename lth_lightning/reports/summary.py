@@ -1,7 +1,8 @@
 """The fast_ticket report: cost to reach a target accuracy, per arm and for the pipeline.
 
 Cost is counted three ways: wall-clock training seconds (validation excluded; hardware-dependent),
-forward passes per example (hardware-independent: a PGD-10 step costs 11, FGSM 2, natural 1) and MACs
+forward passes summed over training examples (hardware-independent: a PGD-10 step costs each example 11,
+FGSM 2, natural 1) and MACs
 (passes x the MACs of one forward pass, counted by FlopCounterMode: a compact channel ticket's pass costs less).
 The fast_ticket pipeline pays for finding its ticket, so its cost is find + ticket-to-target, compared
 with dense-to-target. That ratio is the paper's "up to 49 % saving". Numbers never measured (no robust
@@ -16,6 +17,7 @@ from pathlib import Path
 from lth_lightning.config import Config, ConfigError
 from lth_lightning.io import write_json
 from lth_lightning.results import (
+    METRIC_NAMES,
     ArmSummary,
     Cost,
     CostToTarget,
@@ -29,8 +31,6 @@ from lth_lightning.results import (
     fmt,
     rounded,
 )
-
-_METRIC_NAMES = {"val_robust": "validation robust accuracy", "val_clean": "validation clean accuracy"}
 
 
 def target_metric(cfg: Config) -> str:
@@ -66,14 +66,14 @@ def _saving(fast: float | None, dense: float | None) -> float | None:
 
 
 def arm_summary(res: StageResult, target: float, metric: str, find: StageResult | None) -> ArmSummary:
-    found = find.ledger if find is not None else None
+    spent = find.ledger if find is not None else None
     return ArmSummary(
         sparsity=round(100 * res.sparsity, 1), epochs=res.epochs,
         epoch1_val_robust=rounded(res.first("val_robust")), epoch1_val_clean=rounded(res.first("val_clean")),
         best_val_robust=rounded(res.best("val_robust")), best_val_clean=rounded(res.best("val_clean")),
         to_target=cost_to_target(res.history, target, metric, res.macs),
-        find_cost=Cost(round(found.train_seconds, 2), found.passes, _times(found.passes, find.macs))
-        if found and find else Cost(0.0, 0.0, 0.0),
+        find_cost=Cost(round(spent.train_seconds, 2), spent.passes, _times(spent.passes, find.macs))
+        if spent and find else Cost(0.0, 0.0, 0.0),
         total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes, _times(res.ledger.passes, res.macs)),
         test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None,
         macs_per_pass=res.macs)
@@ -121,9 +121,9 @@ def render_markdown(summary: Summary) -> str:
         "",
         f"Ticket: prune {c.prune_ratio:.0%} after {c.find_attack} training at LR {c.find_lr:g}, "
         f"reset. Arms trained with {c.attack}. Robust accuracy: **{c.threat}** (– = not measured).",
-        f"Target: {_METRIC_NAMES[summary.target_metric]} ≥ **{summary.target:.2f} %** "
+        f"Target: {METRIC_NAMES[summary.target_metric]} ≥ **{summary.target:.2f} %** "
         "(dense best minus the margin). Cost = training time (validation excluded) and forward passes "
-        "per example.",
+        "summed over every training example seen.",
         "",
         "| arm | sparsity % | MACs/pass | epochs | epoch-1 robust % | best robust % | best clean % | epochs→target "
         "| train s→target | passes→target | finding passes | training passes | test clean % | test PGD % "
@@ -165,7 +165,7 @@ def _finding_line(name: str, stop: EarlyBirdRecord) -> str:
                 f"{fmt(stop.distances[-1] if stop.distances else None, '.4f')}).")
     return (f"\n{name}: early-bird finding stopped at epoch {stop.stopped_epoch} of {stop.cap_epochs} "
             f"(step {stop.stopped_step}); mask distances per check: "
-            + ", ".join(f"{d:.3f}" for d in stop.distances) + ".")
+            + ", ".join(fmt(d, ".3f") for d in stop.distances) + " (– before the window was full).")
 
 
 def _saving_row(label: str, u: UnitSaving, spec: str) -> str:
@@ -189,7 +189,8 @@ def plot_curves(summary: Summary, path: Path) -> Path:
     if stops:  # early-bird finding: the mask distance at every check, and where it stopped
         dist = axes[0][1]
         for name, stop in stops.items():
-            dist.plot(range(1, len(stop.distances) + 1), stop.distances, marker="o", ms=3, label=name)
+            checks = [(i, d) for i, d in enumerate(stop.distances, 1) if d is not None]
+            dist.plot([i for i, _ in checks], [d for _, d in checks], marker="o", ms=3, label=name)
         dist.set_xlabel("finding check")
         dist.set_ylabel("max normalised Hamming distance to the window")
         dist.set_yscale("log")
@@ -205,11 +206,12 @@ def plot_curves(summary: Summary, path: Path) -> Path:
         if offset:
             ax.axvspan(0, offset, color=line.get_color(), alpha=0.08)
     ax.axhline(summary.target, color="gray", ls="--", lw=1, label="target")
-    ax.set_xlabel(f"cumulative {'MACs' if by_macs else 'forward passes'} per example (finding included)")
+    ax.set_xlabel(f"cumulative {'MACs' if by_macs else 'forward passes'}, total over training examples "
+                  "(finding included)")
     if by_macs:
         ax.set_xscale("log")
     robust = f" [{summary.config.threat}]" if summary.target_metric == "val_robust" else ""
-    ax.set_ylabel(f"{_METRIC_NAMES[summary.target_metric]}{robust} (%)")
+    ax.set_ylabel(f"{METRIC_NAMES[summary.target_metric]}{robust} (%)")
     ax.set_title(f"{summary.config.model} / {summary.config.data}: accuracy vs training cost")
     ax.legend()
     ax.grid(alpha=0.3)

@@ -66,11 +66,11 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Stage, Sta
 
 
 def train_arm(cfg: Config, dm: ImageDataModule, arm: str, name: str,
-              found: tuple[Stage, StageResult] | None = None) -> StageResult:
+              finding: tuple[Stage, StageResult] | None = None) -> StageResult:
     """Stages 4-5: one training arm in its cached directory."""
-    stage = arm_stage(cfg, arm, found[0] if found else None)
+    stage = arm_stage(cfg, arm, finding[0] if finding else None)
     out = cached_dir(stage, cfg.pipeline.cache_dir)
-    ticket = load_ticket(found[1].ticket) if found and found[1].ticket else None
+    ticket = load_ticket(finding[1].ticket) if finding and finding[1].ticket else None
     return run_stage(stage, out, make_module(stage.cfg, dm.info, ticket), dm, name)
 
 

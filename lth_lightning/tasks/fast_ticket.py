@@ -31,13 +31,13 @@ def run_fast_ticket(cfg: Config) -> Summary:
     finds: dict[str, StageResult] = {}
     main = [p.find.lr] if any(a in p.arms for a in ("ticket", "reinit")) else []
     for lr, is_main in [(lr, True) for lr in main] + [(lr, False) for lr in p.extra_find_lrs]:
-        found = find_ticket(cfg, dm, lr)
+        finding = find_ticket(cfg, dm, lr)
         name = "ticket" if is_main else f"ticket@lr{lr:g}"
-        finds[name] = found[1]
+        finds[name] = finding[1]
         if not is_main or "ticket" in p.arms:
-            arms[name] = train_arm(cfg, dm, "ticket", name, found)
+            arms[name] = train_arm(cfg, dm, "ticket", name, finding)
         if is_main and "reinit" in p.arms:
-            arms["reinit"] = train_arm(cfg, dm, "reinit", "reinit", found)
+            arms["reinit"] = train_arm(cfg, dm, "reinit", "reinit", finding)
     if "dense" in p.arms:
         dense_cfg = with_overrides(cfg, p.dense_overrides, "pipeline.dense_overrides")  # e.g. an ε ramp
         arms["dense"] = train_arm(dense_cfg, dm, "dense", "dense")

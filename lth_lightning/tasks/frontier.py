@@ -87,10 +87,10 @@ def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun
         for budget in fc.budgets:
             for lr in fc.lrs:
                 for arm, spec in specs.items():
-                    found = tickets[spec.ticket] if spec.ticket else None
+                    finding = tickets[spec.ticket] if spec.ticket else None
                     result = train_arm(budget_config(variants[arm], seed, budget, lr), dm, spec.kind,
-                                       f"{arm}@b{budget}-lr{lr:g}-s{seed}", found)
-                    runs.append(_budget_run(arm, seed, budget, lr, result, found[1] if found else None, metric))
+                                       f"{arm}@b{budget}-lr{lr:g}-s{seed}", finding)
+                    runs.append(_budget_run(arm, seed, budget, lr, result, finding[1] if finding else None, metric))
     return runs
 
 
