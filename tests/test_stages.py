@@ -178,3 +178,17 @@ def test_dense_overrides_change_the_dense_stage_only(make_cfg):
     ramp = arm_stage(with_overrides(ramped, ramped.pipeline.dense_overrides, "x"), "dense", None)
     assert ramp.cfg.attack.eps_warmup_epochs == 2.0 and ramp.identity != plain.identity
     assert arm_stage(ramped, "ticket", find).identity == arm_stage(base, "ticket", find).identity
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["experiment=fast_ticket"], ("find-caf48c6c8553", "ticket-a9f72bd2961a", "dense-058b2ffbfe04")),
+    (["experiment=fast_ticket_mnist", "pipeline.dense_overrides=[]"],
+     ("find-4354442e7137", "ticket-af981692c56b", "dense-c0c4f95f3f84")),
+])
+def test_cached_stages_still_hit(make_cfg, overrides, expected):
+    """These identities were computed by the code before pipelines/ was split into rooms (9c810dc): moving code
+    and adding settings at their defaults (ε ramp 0, channel multiple for unstructured tickets, matmul precision
+    highest) leaves every such stage where its cache holds it."""
+    cfg = make_cfg(*overrides, fast=False)  # the configs as users run them
+    find = find_stage(cfg, cfg.pipeline.find.lr)
+    assert (find.identity, arm_stage(cfg, "ticket", find).identity, arm_stage(cfg, "dense", None).identity) == expected
