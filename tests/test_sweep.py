@@ -75,3 +75,24 @@ def test_failed_job_keeps_the_others_and_the_table(tmp_path):
     rows = list(csv.DictReader((sweep / "aggregate.csv").read_text().splitlines()))
     assert [r["status"] for r in rows] == ["ok", "failed"]  # ...and keeps the finished job's result
     assert (sweep / "0" / "summary.json").exists()
+
+
+def test_wandb_group_is_the_experiment_and_the_overrides_on_top():
+    """A pipeline's W&B group reads as what was run (paths and logging left out), not a timestamp."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from lth_lightning.cli import CONF_DIR
+    from lth_lightning.config import validate
+    from lth_lightning.reports.tracking import wandb_group
+
+    overrides = ["experiment=fast_ticket", "prune.ratio=0.5", "seed=3", "data.root=/x", "logger=wandb"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        raw = compose("config", overrides=[*overrides, "run_dir=/tmp/run"], return_hydra_config=True)
+    HydraConfig.instance().set_config(raw)
+    try:
+        cfg = validate(OmegaConf.masked_copy(raw, [k for k in raw if k != "hydra"]))
+        assert wandb_group(cfg) == "fast_ticket:prune.ratio=0.5,seed=3"
+    finally:
+        HydraConfig.instance().cfg = None

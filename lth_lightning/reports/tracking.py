@@ -20,7 +20,7 @@ COLUMNS = ["arm", "sparsity", "epochs", "epoch1_val_robust", "best_val_robust", 
            "seconds_to_target", "passes_to_target", "test_clean", "test_robust"]
 
 
-_PLUMBING = ("experiment=", "hydra.", "hydra/", "data.root=", "pipeline.cache_dir=", "logger",
+_PLUMBING = ("experiment=", "hydra.", "hydra/", "run_dir=", "data.root=", "pipeline.cache_dir=", "logger",
              "trainer.enable_progress")
 
 
