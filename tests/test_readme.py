@@ -37,7 +37,7 @@ def readme_commands() -> list[list[str]]:
 def _hydra_args(argv: list[str]) -> list[str]:
     """The overrides of a ``python -m lth_lightning`` / ``lth-lightning`` command line."""
     args = argv[3:] if argv[0] == "python" else argv[1:]
-    return [a.lstrip("+") if a.startswith("+experiment") else a for a in args]
+    return cli.normalize_argv(args) if args[:1] != ["tickets"] else args  # what the entry point does first
 
 
 def test_readme_lists_the_commands_we_check():
