@@ -76,7 +76,9 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
         gaps = [None if t is None or d is None else t - d for t, d in zip(epoch1["ticket"], epoch1["dense"],
                                                                               strict=True)]
         row["boost"], row["boost_std"] = _mean_and_std(spread(gaps))
-        levels = {s: baseline_front(runs, s)[-1].accuracy - margin for s in seeds}
+        tops = {s: baseline_front(runs, s)[-1].accuracy for s in seeds}  # dense, or its best variant, per seed
+        row["baseline_top"], row["baseline_top_std"] = _mean_and_std(spread(list(tops.values())))
+        levels = {s: top - margin for s, top in tops.items()}
         unit = cost_unit(runs)
         costs = {u: {"ticket": [cheapest(fronts(runs, "ticket", s, u), levels[s], u) for s in seeds],
                      "base": [cheapest(baseline_front(runs, s, u), levels[s], u) for s in seeds]}
