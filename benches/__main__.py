@@ -215,6 +215,10 @@ REGIME = {
                  "dense_eps_ramp5:['attack.eps_warmup_epochs=5']}",
                  "frontier.ticket_variants={ticket_eps_ramp2:['attack.eps_warmup_epochs=2']}",
                  "frontier.lrs=[0.05,0.1]"],
+    # where might tickets pay against the ramp? compacted channel tickets (50 % of channels, aligned), the ramp on
+    # both arms, the Madry MNIST net beside LeNet, finding 1 or 3 epochs; verdict in MACs and seconds
+    "channel_ramp": ["model=lenet,madry_cnn", "pipeline.find.epochs=1,3", "prune.structure=channel", "prune.ratio=0.5",
+                     "attack.eps_warmup_epochs=2"],
 }
 
 
