@@ -497,8 +497,12 @@ def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
             value = float(value)
         _require(current is None or value is None or isinstance(value, type(current)),
                  f"{where}: {key} takes a {type(current).__name__}, not {raw.strip()!r}")
+        try:
+            changed = dataclasses.replace(owner, **{leaf: value})
+        except (TypeError, ValueError) as err:  # e.g. a string where a number goes, for a field that may be null
+            raise ConfigError(f"{where}: {key.strip()}={raw.strip()} is not a valid value ({err})") from None
         out = copy.copy(out)  # a shallow copy: no re-validation of the whole config (it may hold variants)
-        setattr(out, section, dataclasses.replace(owner, **{leaf: value}))
+        setattr(out, section, changed)
     return out
 
 

@@ -71,6 +71,8 @@ def test_hparams_search_composes(make_cfg):
         ({"task": "frontier", "frontier": {"baselines": {"dense_ramp": ["attack.eps_warmup_epochs=two"]}}},
          "attack.eps_warmup_epochs takes a float, not 'two'"),
         ({"task": "frontier", "frontier": {"baselines": {"ramp": []}}}, "'ramp' must be named dense_<something>"),
+        ({"task": "frontier", "frontier": {"ticket_variants": {"ticket_x": ["attack.step_size=abc"]}}},
+         "frontier.ticket_variants.ticket_x: attack.step_size=abc is not a valid value"),
         ({"frontier": {"confidence": 1.0}}, "frontier.confidence=1.0 must be in (0, 1)"),
     ],
 )
