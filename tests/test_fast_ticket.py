@@ -73,6 +73,7 @@ def _results_only(data):
     return data
 
 
+@pytest.mark.slow  # two full CLI pipelines and a kill: .ci/run runs it after make test
 def test_killed_run_resumes_to_the_same_summary(tmp_path):
     """SIGKILL the CLI while the ticket arm trains; the rerun reuses find, resumes the ticket stage, and
     ends with a summary identical, field for field, to an uninterrupted run's (wall-clock aside)."""
