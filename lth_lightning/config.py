@@ -448,6 +448,15 @@ class Config:
                  f"ticket=<file> trains that ticket and prune={self.prune.name} would prune a net of its own: "
                  "drop one (prune=none to train the ticket, no ticket= to prune)")
 
+    def target_metric(self) -> str:
+        """The metric arms race to: as configured, else robust accuracy when it is measured, else clean."""
+        robust = self.eval.robust_val_for(self.attack)
+        metric = self.pipeline.target_metric or ("val_robust" if robust else "val_clean")
+        _require(metric != "val_robust" or robust,
+                 "pipeline.target_metric=val_robust, but robust accuracy is not measured (attack=none or "
+                 "eval.val_robust_samples=0); use pipeline.target_metric=val_clean or eval.robust=true")
+        return metric
+
     def variants(self) -> dict[str, list[str]]:
         """Every configuration this task trains, as overrides of this one, by where they are set."""
         out: dict[str, list[str]] = {"the run": []}

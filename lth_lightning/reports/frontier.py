@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from lth_lightning.config import Config
+from lth_lightning.reports.files import write_report
 from lth_lightning.reports.fronts import fronts, is_baseline
-from lth_lightning.reports.summary import write_report
 from lth_lightning.results import METRIC_NAMES, FrontierResult, LevelCost, Spread, fmt
 
 

@@ -11,11 +11,10 @@ evaluation, a target never reached) are ``None`` and print as "–" / "not reach
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from lth_lightning.config import Config, ConfigError
-from lth_lightning.io import write_json
+from lth_lightning.reports.files import write_report
 from lth_lightning.results import (
     METRIC_NAMES,
     ArmSummary,
@@ -31,17 +30,6 @@ from lth_lightning.results import (
     fmt,
     rounded,
 )
-
-
-def target_metric(cfg: Config) -> str:
-    """The metric the arms race to: as configured, else robust accuracy when it is measured, else clean."""
-    robust = cfg.eval.robust_val_for(cfg.attack)
-    metric = cfg.pipeline.target_metric or ("val_robust" if robust else "val_clean")
-    if metric == "val_robust" and not robust:
-        raise ConfigError("pipeline.target_metric=val_robust, but robust accuracy is not measured "
-                          "(attack=none or eval.val_robust_samples=0); use pipeline.target_metric=val_clean "
-                          "or eval.robust=true")
-    return metric
 
 
 def cost_to_target(history: list[EpochRecord], target: float, metric: str = "val_robust",
@@ -80,7 +68,7 @@ def arm_summary(res: StageResult, target: float, metric: str, find: StageResult 
 
 
 def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
-    metric = target_metric(cfg)
+    metric = cfg.target_metric()
     reference = arms.get("dense") or next(iter(arms.values()))
     best = reference.best(metric)
     if best is None:
@@ -219,18 +207,6 @@ def plot_curves(summary: Summary, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def write_report(run_dir: Path, stem: str, result: object, markdown: str,
-                 plot: Callable[[Path], Path], png_name: str) -> Path:
-    """``<stem>.json`` + ``<stem>.md`` + the plot in the run dir, the markdown printed; returns the plot."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / f"{stem}.json", result)
-    (run_dir / f"{stem}.md").write_text(markdown)
-    png = plot(run_dir / png_name)
-    print(markdown)
-    print(f"written: {run_dir / f'{stem}.md'}, {run_dir / f'{stem}.json'}, {png}")
-    return png
 
 
 def publish_summary(cfg: Config, summary: Summary, run_dir: Path) -> None:

@@ -16,7 +16,6 @@ from lth_lightning.data import ImageDataModule
 from lth_lightning.preflight import writable_dir
 from lth_lightning.pruning import load_ticket
 from lth_lightning.pruning.reset import snapshot
-from lth_lightning.reports.summary import target_metric
 from lth_lightning.results import StageResult
 from lth_lightning.stages.identity import Stage, cached_dir
 from lth_lightning.stages.prune_step import prune_step
@@ -80,7 +79,7 @@ def check(cfg: Config) -> None:
         raise ConfigError(f"task=fast_ticket prunes one-shot; got prune={cfg.prune.name} (use prune=oneshot)")
     if cfg.attack.name == "none" and cfg.pipeline.find.attack != "none":
         raise ConfigError("attack=none trains arms naturally; set pipeline.find.attack=none to match")
-    target_metric(cfg)  # a target that is never measured fails now, not after hours of training
+    cfg.target_metric()  # a target that is never measured fails now, not after hours of training
     writable_dir(cfg.pipeline.cache_dir, "pipeline.cache_dir")
 
 

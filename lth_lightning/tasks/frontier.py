@@ -19,7 +19,6 @@ from lth_lightning.config import Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
 from lth_lightning.reports.fronts import budget_rows, headline, level_costs, run_points
-from lth_lightning.reports.summary import target_metric
 from lth_lightning.results import BudgetRun, FrontierResult, LevelCost, StageResult
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import Stage
@@ -112,7 +111,7 @@ def _headlines(cfg: Config, levels: list[LevelCost], metric: str) -> str:
 
 def run_frontier(cfg: Config) -> FrontierResult:
     check(cfg)
-    metric = target_metric(cfg)
+    metric = cfg.target_metric()
     dm = build_datamodule(cfg.data)
     runs = _train_runs(cfg, dm, metric)
     arms, fc = arm_names(cfg), cfg.frontier
