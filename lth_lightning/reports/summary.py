@@ -2,8 +2,8 @@
 
 Cost is counted three ways: wall-clock training seconds (validation excluded; hardware-dependent),
 forward passes summed over training examples (hardware-independent: a PGD-10 step costs each example 11,
-FGSM 2, natural 1) and MACs
-(passes x the MACs of one forward pass, counted by FlopCounterMode: a compact channel ticket's pass costs less).
+FGSM 2, natural 1) and MACs (passes x the MACs of one forward pass, counted by FlopCounterMode: a compact
+channel ticket's pass costs less).
 The fast_ticket pipeline pays for finding its ticket, so its cost is find + ticket-to-target, compared
 with dense-to-target. That ratio is the paper's "up to 49 % saving". Numbers never measured (no robust
 evaluation, a target never reached) are ``None`` and print as "–" / "not reached".
