@@ -83,6 +83,8 @@ def _regime(parts: dict[str, Any]) -> list[str]:
         if data.get("levels"):  # one point: its level table, as the frontier wrote it
             table = [ln for ln in data["levels"].splitlines() if ln.startswith("|")]
             lines += ["", "Cheapest cost to reach each accuracy level (its frontier report):", "", *table]
+        if data.get("note"):
+            lines += ["", data["note"]]
         if data.get("overlap"):
             lines += ["", "Early-bird vs 10-epoch fixed finding, kept-weight IoU per seed: "
                       + ", ".join(f"seed {o['seed']}: {o['iou']:.3f}" for o in data["overlap"]) + "."]

@@ -168,3 +168,13 @@ def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
     again = run_frontier(make_cfg(*TINY, f"run_dir={tmp_path / 'again'}"))
     assert {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")} == stamps  # nothing retrained
     assert again.levels == result.levels
+
+
+def test_a_ramp_is_checked_against_the_full_schedule_and_compressed_with_it(make_cfg):
+    """A 5-of-10-epoch ramp is fine for a 2-epoch budget: it becomes a 1-epoch ramp there."""
+    from lth_lightning.config import with_overrides
+
+    cfg = make_cfg("experiment=frontier", "frontier.budgets=[2]", "pipeline.dense_epochs=10",
+                   "++frontier.baselines={dense_ramp:['attack.eps_warmup_epochs=5']}")
+    run = budget_config(with_overrides(cfg, ["attack.eps_warmup_epochs=5"], "x"), 0, 2, 0.1)
+    assert run.attack.eps_warmup_epochs == pytest.approx(1.0) and run.frontier.baselines == {}

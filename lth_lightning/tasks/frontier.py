@@ -34,7 +34,8 @@ def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
     optim = dataclasses.replace(cfg.optim, lr=lr, warmup_epochs=cfg.optim.warmup_epochs * share)
     attack = dataclasses.replace(cfg.attack, eps_warmup_epochs=cfg.attack.eps_warmup_epochs * share)
     pipeline = dataclasses.replace(cfg.pipeline, ticket_epochs=budget, dense_epochs=budget)
-    return dataclasses.replace(cfg, seed=seed, optim=optim, attack=attack, pipeline=pipeline)
+    one_run = dataclasses.replace(cfg.frontier, baselines={}, ticket_variants={})  # variants are applied already
+    return dataclasses.replace(cfg, seed=seed, optim=optim, attack=attack, pipeline=pipeline, frontier=one_run)
 
 
 def ticket_arms(cfg: Config) -> dict[str, str]:
