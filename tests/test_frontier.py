@@ -136,6 +136,8 @@ def test_headline_names_the_highest_level_where_the_ticket_is_ahead():
     line = headline(levels, 10.0, "val_robust")
     assert "up to 90.0 %" in line and "dense never got there" in line and "95.0 % (not reached)" in line
     assert "80.0 % (tie, +5.0 %)" in line
+    partial = headline([level(50, 30.0, "ticket cheaper (1 seed, 1 of 3 seeds: no interval)")], 10.0, "val_robust")
+    assert "at no accuracy level" in partial  # one seed of three is no finding
     none = headline([level(50, -20.0, "dense cheaper")], 10.0, "val_robust")
     assert none.startswith("The ticket is at least 10 % cheaper than dense at no accuracy level")
 
