@@ -18,7 +18,7 @@ def test_hamming_and_settled():
     a = torch.tensor([True, True, False, False])
     b = torch.tensor([True, False, False, True])
     assert hamming(a, a) == 0.0 and hamming(a, b) == 0.5 and hamming(a, ~a) == 1.0
-    assert settled([a, a], 3, 0.1) == (False, 1.0)  # window not full yet
+    assert settled([a, a], 3, 0.1) == (False, None)  # window not full yet: nothing compared
     assert settled([a, b, a], 3, 0.1) == (False, 0.5)  # newest vs every other: the worst counts
     assert settled([b, a, a], 3, 0.5) == (True, 0.5)
     assert settled([a, a, a], 3, 0.0) == (True, 0.0)
