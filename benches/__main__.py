@@ -189,8 +189,11 @@ def frontier(args) -> None:
     started = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT)
     result = json.loads((run_dir / "frontier.json").read_text())
+    wall = round(time.time() - started, 1)
+    earlier = RESULTS / f"frontier{suffix}.json"  # the uncached run's time survives reruns that read the cache
+    wall = max(wall, json.loads(earlier.read_text()).get("wall_seconds", 0.0)) if earlier.exists() else wall
     save(f"frontier{suffix}", {"workload": " ".join([f"+experiment={experiment}", *args.overrides]),
-                               "wall_seconds": round(time.time() - started, 1), "result": result,
+                               "wall_seconds": wall, "result": result,
                                "markdown": (run_dir / "frontier.md").read_text()})
     shutil.copy(run_dir / "frontier.png", ROOT / "docs" / f"frontier_mnist{suffix}.png")
 
