@@ -77,6 +77,7 @@ class Classifier(L.LightningModule):
         self.trained_sparsity = 0.0
         self.cuda_graph = False  # trainer.cuda_graph: capture the train step where ``graph_blocker`` allows
         self._eps_scale: torch.Tensor | None = None  # the ε ramp's multiplier (attack.eps_warmup_epochs)
+        self._steps_per_epoch = 1.0  # optimizer steps per epoch, counted once per fit (configure_optimizers)
         self.train_eps = self.attack_cfg.eps  # the training attack's ε at the last step (logged per epoch)
         self._graphed: GraphedStep | None = None
 
@@ -127,8 +128,7 @@ class Classifier(L.LightningModule):
         """The training ε of this step (``attack.eps_warmup_epochs``): the attack's scale tensor, set in place."""
         if self._eps_scale is None:
             return
-        per_epoch = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs or 1)
-        factor = eps_factor(self.trainer.global_step, per_epoch, self.attack_cfg.eps_warmup_epochs)
+        factor = eps_factor(self.trainer.global_step, self._steps_per_epoch, self.attack_cfg.eps_warmup_epochs)
         self._eps_scale.fill_(factor)
         self.train_eps = self.attack_cfg.eps * factor
 
@@ -275,7 +275,7 @@ class Classifier(L.LightningModule):
         else:
             opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
         total = int(self.trainer.estimated_stepping_batches)
-        per_epoch = total / max(1, self.trainer.max_epochs or 1)
+        per_epoch = self._steps_per_epoch = total / max(1, self.trainer.max_epochs or 1)  # the ε ramp's unit too
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, per_epoch, c))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
