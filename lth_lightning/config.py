@@ -46,11 +46,13 @@ class DataConfig:
     download: bool = field(default=False, metadata=NO_EFFECT)
     batch_size: int = 128
     eval_batch_size: int = 512
-    # augmentation is drawn per (stage seed, epoch, sample index), so neither worker processes nor where
-    # the batches are cut (host or GPU) change what a stage computes
+    # augmentation is drawn per (stage seed, epoch, sample index) and each epoch's order from a generator of its
+    # own, so worker processes (persistent or not) change nothing a stage computes (tests/test_data.py flips it)
     num_workers: int = field(default=0, metadata=NO_EFFECT)
     in_memory: bool = False  # batches sliced from one tensor instead of a DataLoader (small datasets)
-    on_device: bool = field(default=False, metadata=NO_EFFECT)  # splits held on the GPU as uint8 (implies in_memory)
+    # splits held on the GPU as uint8; it sets in_memory, which the identity holds: the GPU cuts the batches the
+    # host would (the same order and values), but only the in-memory path is what runs
+    on_device: bool = field(default=False, metadata=NO_EFFECT)
     val_fraction: float = 0.1  # held out of train, seeded (CIFAR-10: 5k of 50k as in the paper)
     augment: bool = True  # pad-4 random crop + horizontal flip (32x32 datasets only)
     train_subset: int | None = None  # cap the train split (CPU-sized runs)
@@ -69,6 +71,7 @@ class DataConfig:
             value = getattr(self, key)
             _require(value is None or value > 0, f"data.{key}={value} must be positive or null")
         _require(len(self.shape) == 3 and min(self.shape) > 0, f"data.shape={self.shape} must be [C, H, W]")
+        self.in_memory = self.in_memory or self.on_device  # what runs; the stage identity sees it
 
     def unused(self) -> set[str]:
         """Fields this setting ignores (left out of stage identities, so changing them re-runs nothing)."""

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,58 @@ def test_in_memory_batches_augment_each_sample_as_the_loader_does():
             out[key].update(zip(batch[2].tolist(), xs, strict=True))
     assert set(out["loader"]) == set(out["memory"])
     assert all(torch.equal(x, out["memory"][i]) for i, x in out["loader"].items())
+
+
+# Loader settings marked NO_EFFECT that a CPU run can flip, each with a value other than its default. A new
+# NO_EFFECT data field fails test_every_no_effect_data_field_is_flipped until it is listed here (or shown not
+# to run on a CPU).
+LOADER_FLIPS = {"num_workers": 2}
+NOT_ON_CPU = {"on_device"}  # needs a GPU: it implies in_memory, which is part of the identity (see config)
+PATHS = {"root", "download"}  # where files are, not what they hold: the data's own tests cover them
+
+
+def test_every_no_effect_data_field_is_flipped():
+    from lth_lightning.config import NO_EFFECT
+
+    marked = {f.name for f in dataclasses.fields(DataConfig) if f.metadata == NO_EFFECT}
+    assert marked == set(LOADER_FLIPS) | NOT_ON_CPU | PATHS
+
+
+def _pgd_stage(tmp_path: Path, name: str, **data: object):
+    """A 3-epoch PGD stage (random start, a validation robust number each epoch), run as the pipelines do."""
+    from lth_lightning.config import AttackConfig, Config, EvalConfig, ModelConfig, OptimConfig, TrainerConfig
+    from lth_lightning.stages.identity import Stage
+    from lth_lightning.stages.runner import make_module, run_stage
+
+    cfg = Config(seed=3, data=DataConfig(name="digits", batch_size=64, train_subset=384, **data),
+                 model=ModelConfig(name="lenet"), optim=OptimConfig(lr=0.05),
+                 attack=AttackConfig(name="pgd", eps=0.1, steps=2, random_start=True),
+                 eval=EvalConfig(val_robust_samples=96, steps=2),
+                 trainer=TrainerConfig(max_epochs=3, accelerator="cpu", enable_progress_bar=False))
+    stage = Stage("train", cfg)
+    dm = build_datamodule(cfg.data)
+    module = make_module(cfg, dm.info)
+    result = run_stage(stage, tmp_path / name, module, dm, test=True)
+    return stage.identity, result, module.model.state_dict()
+
+
+@pytest.mark.parametrize(("field", "value"), LOADER_FLIPS.items())
+def test_loader_settings_change_no_trained_weight(tmp_path, field, value):
+    """From epoch 2 on as well: the loaders draw nothing from the RNG the attacks' random starts use."""
+    base_id, base, base_w = _pgd_stage(tmp_path, "base")
+    flip_id, flip, flip_w = _pgd_stage(tmp_path, "flip", **{field: value})
+    assert flip_id == base_id  # NO_EFFECT: the same cached stage ...
+    assert [(h.val_clean, h.val_robust) for h in flip.history] == [(h.val_clean, h.val_robust) for h in base.history]
+    assert flip.test == base.test  # ... so the same numbers, bit for bit
+    assert all(torch.equal(v, flip_w[k]) for k, v in base_w.items())
+
+
+def test_on_device_sets_in_memory_which_the_identity_holds():
+    """The GPU path cuts in-memory batches: a stage run with data.on_device is an in_memory stage."""
+    from lth_lightning.config import Config
+    from lth_lightning.stages.identity import Stage
+
+    gpu, host = DataConfig(on_device=True), DataConfig(in_memory=True)
+    assert gpu.in_memory
+    assert Stage("train", Config(data=gpu)).identity == Stage("train", Config(data=host)).identity
+    assert Stage("train", Config(data=gpu)).identity != Stage("train", Config()).identity

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lth_lightning.config import DataConfig
 from lth_lightning.data.sources import NUM_CLASSES, STATS, load_split
@@ -63,10 +63,8 @@ class TensorBatches:
 
     def _indices(self) -> torch.Tensor:
         n = len(self.y)
-        if not self.shuffle:
-            return torch.arange(n)[self.rank :: self.world]
-        gen = torch.Generator().manual_seed(torch.initial_seed() + self.epoch())
-        return torch.randperm(n, generator=gen)[self.rank :: self.world]
+        order = epoch_order(n, self.epoch()) if self.shuffle else torch.arange(n)
+        return order[self.rank :: self.world]
 
     def __len__(self) -> int:
         n = len(self.y[self.rank :: self.world])
@@ -78,6 +76,27 @@ class TensorBatches:
             batch = idx[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.x[batch].float().div_(255.0)
             yield (x, self.y[batch], batch) if self.augment else (x, self.y[batch])
+
+
+def epoch_order(n: int, epoch: int) -> torch.Tensor:
+    """One epoch's shuffled order, from a generator of its own seeded by (stage seed, epoch): loaders never
+    draw from the global RNG, which the attacks' random starts use, so how batches are loaded (workers,
+    persistence, in memory) cannot move what the model draws."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(torch.initial_seed() + epoch))
+
+
+class EpochSampler(Sampler[int]):
+    """A ``DataLoader``'s shuffling sampler that draws ``epoch_order``: the same order whether its iterator is
+    made each epoch (no workers) or once (persistent workers), and the same as in-memory batches."""
+
+    def __init__(self, n: int, epoch: Callable[[], int]) -> None:
+        self.n, self.epoch = n, epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(epoch_order(self.n, self.epoch()).tolist())
 
 
 def crop_flip_params(seed: int, epoch: int, n: int, pad: int = 4) -> torch.Tensor:
@@ -157,17 +176,23 @@ class ImageDataModule(L.LightningDataModule):
             device = trainer.strategy.root_device if trainer is not None and c.on_device else "cpu"
             size = c.batch_size if train else c.eval_batch_size
             return TensorBatches(ds, size, shuffle=train, drop_last=train and len(ds) > size,  # type: ignore
-                                 rank=rank, world=world, epoch=lambda: trainer.current_epoch if trainer else 0,
+                                 rank=rank, world=world, epoch=self._epoch,
                                  device=device)
         return DataLoader(
             ds,
             batch_size=c.batch_size if train else c.eval_batch_size,
-            shuffle=train,
+            sampler=EpochSampler(len(ds), self._epoch) if train else None,  # type: ignore[arg-type]
             drop_last=train and len(ds) > c.batch_size,  # type: ignore[arg-type]
             num_workers=c.num_workers,
             persistent_workers=c.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # the iterator's worker base seed comes from here, not from the global RNG (workers draw nothing:
+            # augmentation happens after the batch reaches the device)
+            generator=torch.Generator().manual_seed(0),
         )
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
 
     def on_after_batch_transfer(self, batch: tuple[torch.Tensor, ...], dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """Augment on the device the batch reached: each sample's crop/flip from (stage seed, epoch, index)."""

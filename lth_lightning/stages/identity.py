@@ -42,6 +42,14 @@ def identity_view(obj: Any) -> Any:
     return obj
 
 
+# How a DataLoader-fed stage draws randomness. 2: each epoch's order from its own generator (data.epoch_order), so
+# the loader takes nothing from the global RNG the attacks' random starts use; under 1 a DataLoader drew from it,
+# and persistent workers drew less from epoch 2 on (issue #27). The same config computes other numbers under 2, so
+# every DataLoader stage cached under 1 is invalid: the revision is part of its identity. In-memory batches always
+# drew from their own generator, with the same formula: their stages and identities are unchanged.
+LOADER_RNG = 2
+
+
 @dataclass(frozen=True)
 class Stage:
     """One unit of cached work: ``kind`` (find, ticket, reinit, dense, level) run with ``cfg``."""
@@ -52,7 +60,8 @@ class Stage:
 
     @property
     def description(self) -> dict[str, Any]:
-        return {"kind": self.kind, "config": identity_view(self.cfg), "inputs": list(self.inputs)}
+        revision = {} if self.cfg.data.in_memory else {"loader_rng": LOADER_RNG}
+        return {"kind": self.kind, "config": identity_view(self.cfg), "inputs": list(self.inputs), **revision}
 
     @property
     def identity(self) -> str:
