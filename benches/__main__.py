@@ -218,10 +218,11 @@ REGIME = {
                  "dense_eps_ramp5:['attack.eps_warmup_epochs=5']}",
                  "frontier.ticket_variants={ticket_eps_ramp2:['attack.eps_warmup_epochs=2']}",
                  "frontier.lrs=[0.05,0.1]"],
-    # where might tickets pay against the ramp? compacted channel tickets (50 % of channels, aligned), the ramp on
-    # both arms, the Madry MNIST net beside LeNet, finding 1 or 3 epochs; verdict in MACs and seconds
-    "channel_ramp": ["model=lenet,madry_cnn", "pipeline.find.epochs=1,3", "prune.structure=channel", "prune.ratio=0.5",
-                     "attack.eps_warmup_epochs=2"],
+    # is a compacted channel ticket more than a narrower net (#24)? the ticket (aligned, 50 or 80 % of channels,
+    # finding 1 epoch) beside its controls -- random channels from θ0, and the narrow net of the same shape at the
+    # model's default init -- and dense, the eps ramp on every arm; LeNet and the Madry MNIST net; verdicts in MACs
+    "channel_ramp": ["model=lenet,madry_cnn", "prune.ratio=0.5,0.8", "pipeline.find.epochs=1", "prune.structure=channel",
+                     "attack.eps_warmup_epochs=2", "frontier.arms=[ticket,random_channels,narrow,dense]"],
 }
 
 

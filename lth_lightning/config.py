@@ -27,6 +27,12 @@ ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
 CRITERIA = ("global", "layerwise", "layer_normalized", "random")
 RESETS = ("init", "rewind", "reinit", "finetune")
 STRUCTURES = ("unstructured", "channel")
+# Control arms: what each is made from, by the structure of the ticket it controls. random_mask: the ticket's
+# per-layer sparsity at random positions, θ0 values; random_channels: the ticket's kept count per group, channels
+# drawn at random, θ0 slices, compacted like the ticket; narrow: the ticket's compact shape at the model's own
+# default initialisation (the net a practitioner builds with fewer channels). None of them needs the finding.
+CONTROLS = {"random_mask": "unstructured", "random_channels": "channel", "narrow": "channel"}
+ARMS = ("ticket", "dense", "reinit", *CONTROLS)
 TASKS = ("train", "fast_ticket", "frontier", "eval")
 
 
@@ -82,26 +88,36 @@ class DataConfig:
 class ModelConfig:
     name: str = "lenet"
     depth: int = 34  # wrn
-    width: int | None = None  # wrn widen factor (default 10) / lenet channel multiplier (default 1)
+    widen: int = 10  # wrn's widen factor (WRN-34-10)
+    # every model's channel and hidden-unit counts x this (0.5: the narrower net a practitioner tries first),
+    # each rounded to the nearest multiple of width_multiple (at least one); 1: the model as published
+    width: float = 1.0
+    width_multiple: int = 8  # tensor cores want multiples of 8, as prune.channel_multiple does for tickets
     hidden: list[int] = field(default_factory=lambda: [256, 128])  # mlp
     channels_last: bool = False
     compile: bool = False
 
     def __post_init__(self) -> None:
         _choice("model.name", self.name, MODELS)
-        _require(self.width is None or self.width > 0, "model.width must be positive or null")
+        _require(self.width > 0, f"model.width={self.width:g} must be > 0 (a multiplier of the model's channels)")
+        _require(self.width_multiple >= 1, f"model.width_multiple={self.width_multiple} must be >= 1")
+        _require(self.widen >= 1, f"model.widen={self.widen} must be >= 1")
         if self.name == "wrn":
             _require((self.depth - 4) % 6 == 0 and self.depth >= 10, "model.depth for wrn must be 6n+4 (>=10)")
 
     def unused(self) -> set[str]:
-        out = set()
+        out = {"width", "width_multiple"} if self.width == 1.0 else set()
         if self.name != "wrn":
-            out.add("depth")
-        if self.name not in ("wrn", "lenet"):
-            out.add("width")
+            out |= {"depth", "widen"}
         if self.name != "mlp":
             out.add("hidden")
         return out
+
+    def channels(self, count: int) -> int:
+        """A layer's width at ``width``: unchanged at 1, else the nearest multiple of ``width_multiple``."""
+        if self.width == 1.0:
+            return count
+        return max(self.width_multiple, self.width_multiple * round(count * self.width / self.width_multiple))
 
 
 @dataclass
@@ -219,6 +235,7 @@ class PruneConfig:
     rewind_step: int | None = None  # ... or after this many optimizer steps (overrides rewind_epoch)
     reinit_seed: int = 1000
     seed: int = 0  # random criterion
+    control: str = "none"  # a consumed ticket turned into a control arm (CONTROLS); its draws use the stage seed
 
     def __post_init__(self) -> None:
         _choice("prune.name", self.name, ("none", "oneshot", "imp"))
@@ -230,6 +247,9 @@ class PruneConfig:
                  f"{self.criterion} applies to unstructured pruning only")
         _choice("prune.criterion", self.criterion, CRITERIA)
         _choice("prune.reset", self.reset, RESETS)
+        _choice("prune.control", self.control, ("none", *CONTROLS))
+        _require(self.control == "none" or self.name == "none",
+                 f"prune.control={self.control} turns a consumed ticket into a control: it needs prune=none")
         _require(0.0 <= self.ratio < 1.0, f"prune.ratio={self.ratio} must be in [0, 1)")
         _require(0.0 < self.rate < 1.0, f"prune.rate={self.rate} must be in (0, 1)")
         _require(self.levels >= 1, "prune.levels must be >= 1")
@@ -259,7 +279,8 @@ class PruneConfig:
             # before the field existed (caches stay)
         if self.channel_ratio is None:
             out.add("channel_ratio")
-            # existed (caches stay)
+        if self.control == "none":  # what every stage meant before controls existed (caches stay)
+            out.add("control")
         return out
 
     @property
@@ -325,7 +346,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         _require(self.ticket_epochs > 0 and self.dense_epochs > 0, "pipeline epochs must be positive")
         for arm in self.arms:
-            _choice("pipeline.arms entry", arm, ("ticket", "dense", "reinit"))
+            _choice("pipeline.arms entry", arm, ARMS)
         _require(all(lr > 0 for lr in self.extra_find_lrs), "pipeline.extra_find_lrs must be positive")
         _require(self.target_margin >= 0, "pipeline.target_margin must be >= 0")
         if self.target_metric is not None:
@@ -361,7 +382,7 @@ class FrontierConfig:
         _require(bool(self.lrs) and min(self.lrs) > 0, "frontier.lrs must be positive")
         _require(bool(self.seeds), "frontier.seeds must name at least one seed")
         for arm in self.arms:
-            _choice("frontier.arms entry", arm, ("ticket", "dense", "reinit"))
+            _choice("frontier.arms entry", arm, ARMS)
         _require("dense" in self.arms, "frontier.arms needs dense: savings are measured against it")
         for structure in self.structures:
             _choice("frontier.structures entry", structure, STRUCTURES)
@@ -447,6 +468,9 @@ class Config:
                  f"task={self.task} finds its own ticket; ticket=<file> is for task=train")
         for where, overrides in self.variants().items():
             self._check_ramp(with_overrides(self, overrides, where), where)
+            _require("ticket_variants" not in where or not any(str(o).startswith("model.") for o in overrides),
+                     f"{where}: a ticket variant trains the found ticket, whose net is fixed: no model.* override")
+        self._check_controls()
         _require(self.task != "train" or self.ticket is None or self.prune.name == "none",
                  f"ticket=<file> trains that ticket and prune={self.prune.name} would prune a net of its own: "
                  "drop one (prune=none to train the ticket, no ticket= to prune)")
@@ -470,6 +494,17 @@ class Config:
                 out |= {f"frontier.{key}.{n}": v for n, v in getattr(self.frontier, key).items()}
         return out
 
+    def _check_controls(self) -> None:
+        """A control arm needs a ticket of the structure it controls among the task's ticket arms."""
+        arms = {"fast_ticket": self.pipeline.arms, "frontier": self.frontier.arms}.get(self.task, [])
+        found = {self.prune.structure, *(self.frontier.structures if self.task == "frontier" else [])}
+        for arm in arms:
+            want = CONTROLS.get(arm)
+            _require(want is None or want in found,
+                     f"{arm} is a control of {want} tickets, but this {self.task} finds {' and '.join(sorted(found))} "
+                     f"tickets: set prune.structure={want}" + (" or add it to frontier.structures"
+                                                               if self.task == "frontier" else ""))
+
     def _check_ramp(self, variant: Config, where: str) -> None:
         """An ε ramp longer than the schedule it ramps would never reach attack.eps."""
         ramp = variant.attack.eps_warmup_epochs
@@ -481,7 +516,9 @@ class Config:
                  "training would never reach attack.eps")
 
 
-VARIANT_SECTIONS = ("attack", "optim")  # what a baseline or ticket variant may change
+VARIANT_SECTIONS = ("attack", "optim", "model", "eval")  # what a baseline or ticket variant may change ...
+VARIANT_EVAL = ("catastrophic_drop",)  # ... of eval only its guard: every arm is measured under one threat model
+VARIANT_MODEL = ("width",)  # ... of the model only its width (dense_w050: ["model.width=0.5"])
 
 
 def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
@@ -497,7 +534,12 @@ def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
         key, sep, raw = str(item).partition("=")
         section, _, leaf = key.strip().partition(".")
         _require(bool(sep) and section in VARIANT_SECTIONS and bool(leaf),
-                 f"{where}: {item!r} is not an override of attack.* or optim.* (e.g. attack.eps_warmup_epochs=2)")
+                 f"{where}: {item!r} is not an override of attack.*, optim.*, model.width or eval.catastrophic_drop "
+                 "(e.g. attack.eps_warmup_epochs=2)")
+        only = {"eval": VARIANT_EVAL, "model": VARIANT_MODEL}.get(section)
+        _require(only is None or leaf.strip() in only,
+                 f"{where}: {key.strip()} may not differ between arms (of {section} a variant sets only "
+                 f"{', '.join(f'{section}.{k}' for k in only or ())})")
         owner = getattr(out, section)
         names = [f.name for f in dataclasses.fields(owner)]
         if leaf not in names:

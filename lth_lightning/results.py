@@ -36,6 +36,7 @@ class EpochRecord:
     val_robust: float | None  # None: robust accuracy was not measured this epoch
     passes: float
     train_seconds: float
+    val_classes: int | None = None  # distinct classes predicted on clean validation (1: the net has collapsed)
 
     def metric(self, name: str) -> float | None:
         """``val_clean`` or ``val_robust`` by name (the report's target metric)."""
@@ -91,10 +92,18 @@ class StageResult:
     dir: str = ""
     early_bird: EarlyBirdRecord | None = None  # finding with pipeline.find.stop=early_bird
     macs: int | None = None  # multiply-accumulates of one forward pass of one example (FlopCounterMode)
+    collapsed: bool = False  # its best epoch predicted one class for every validation input (``collapsed``)
 
     def best(self, metric: str = "val_robust") -> float | None:
         values = [v for h in self.history if (v := h.metric(metric)) is not None]
         return max(values) if values else None
+
+    def is_collapsed(self, metric: str) -> bool:
+        """Whether the epoch this stage kept (the first best by ``metric``) predicted a single class: its clean and
+        robust accuracy are then that class's frequency, and no level above it is ever reached."""
+        scored = [h for h in self.history if h.metric(metric) is not None]
+        best = max(scored, key=lambda h: h.metric(metric), default=None)  # type: ignore[arg-type,return-value]
+        return best is not None and best.val_classes == 1
 
     def first(self, metric: str = "val_robust") -> float | None:
         return self.history[0].metric(metric) if self.history else None
@@ -283,6 +292,7 @@ class BudgetRun:
     points: list[FrontPoint]
     find_epochs: int | None = None  # epochs the finding ran (early-bird may stop before its cap)
     find_stage: str | None = None  # the finding stage's cache directory (its ticket.pt is the mask)
+    collapsed: bool = False  # the run's kept epoch predicted one class (StageResult.collapsed)
 
 
 @dataclass

@@ -35,7 +35,7 @@ def test_experiment_smoke_runs(make_cfg, experiment):
         "pipeline.find.epochs=1", *lengths, "eval.autoattack_samples=2",
     ]
     if base.model.name == "wrn":
-        overrides.append("model.width=1")  # WRN-34-10 is 46M parameters: too slow for a CPU smoke test
+        overrides.append("model.widen=1")  # WRN-34-10 is 46M parameters: too slow for a CPU smoke test
     if base.data.name == "cifar10":  # AutoAttack (standard's Square: 5000 queries) costs minutes per stage on
         overrides.append("eval.autoattack=off")  # CPU for VGG/ResNet; the digits and MNIST experiments keep it
     cfg = make_cfg(*overrides, fast=False)

@@ -16,16 +16,17 @@ from lth_lightning.models.vgg import VGG
 
 Builder = Callable[[ModelConfig, DataInfo], nn.Module]
 
+# every builder scales its layers' widths by ``model.width`` through ``m.channels``
 BUILDERS: dict[str, Builder] = {
-    "lenet": lambda m, d: LeNet(d.channels, d.image_size, d.num_classes, m.width or 1),
-    "madry_cnn": lambda m, d: MadryCNN(d.channels, d.image_size, d.num_classes),
-    "mlp": lambda m, d: MLP(d.channels, d.image_size, d.num_classes, list(m.hidden)),
-    "vgg11": lambda m, d: VGG(11, d.channels, d.image_size, d.num_classes),
-    "vgg16": lambda m, d: VGG(16, d.channels, d.image_size, d.num_classes),
-    "vgg19": lambda m, d: VGG(19, d.channels, d.image_size, d.num_classes),
-    "resnet18": lambda m, d: ResNet18(d.channels, d.num_classes),
-    "preact_resnet18": lambda m, d: ResNet18(d.channels, d.num_classes, preact=True),
-    "wrn": lambda m, d: WideResNet(d.channels, d.num_classes, m.depth, m.width or 10),
+    "lenet": lambda m, d: LeNet(d.channels, d.image_size, d.num_classes, m.channels),
+    "madry_cnn": lambda m, d: MadryCNN(d.channels, d.image_size, d.num_classes, m.channels),
+    "mlp": lambda m, d: MLP(d.channels, d.image_size, d.num_classes, list(m.hidden), m.channels),
+    "vgg11": lambda m, d: VGG(11, d.channels, d.image_size, d.num_classes, m.channels),
+    "vgg16": lambda m, d: VGG(16, d.channels, d.image_size, d.num_classes, m.channels),
+    "vgg19": lambda m, d: VGG(19, d.channels, d.image_size, d.num_classes, m.channels),
+    "resnet18": lambda m, d: ResNet18(d.channels, d.num_classes, ch=m.channels),
+    "preact_resnet18": lambda m, d: ResNet18(d.channels, d.num_classes, preact=True, ch=m.channels),
+    "wrn": lambda m, d: WideResNet(d.channels, d.num_classes, m.depth, m.widen, m.channels),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from lth_lightning.models.small import Widths, same
+
 
 def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
@@ -50,20 +52,20 @@ def _stage(block: type, cin: int, cout: int, n: int, stride: int) -> nn.Sequenti
 
 
 class ResNet18(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, preact: bool = False) -> None:
+    def __init__(self, in_channels: int, num_classes: int, preact: bool = False, ch: Widths = same) -> None:
         super().__init__()
         block = PreActBlock if preact else BasicBlock
         # pre-activation nets normalise inside each block, so their stem is the bare conv
-        stem = [_conv3(in_channels, 64)] + ([] if preact else [nn.BatchNorm2d(64), nn.ReLU(inplace=True)])
+        widths, strides = tuple(ch(w) for w in (64, 128, 256, 512)), (1, 2, 2, 2)
+        cin, stages = widths[0], []
+        stem = [_conv3(in_channels, cin)] + ([] if preact else [nn.BatchNorm2d(cin), nn.ReLU(inplace=True)])
         self.stem = nn.Sequential(*stem)
-        widths, strides = (64, 128, 256, 512), (1, 2, 2, 2)
-        cin, stages = 64, []
         for w, s in zip(widths, strides, strict=True):
             stages.append(_stage(block, cin, w, 2, s))
             cin = w
         self.layers = nn.Sequential(*stages)
-        self.final = nn.Sequential(nn.BatchNorm2d(512), nn.ReLU(inplace=True)) if preact else nn.Identity()
-        self.classifier = nn.Linear(512, num_classes)
+        self.final = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True)) if preact else nn.Identity()
+        self.classifier = nn.Linear(cin, num_classes)
 
     def forward(self, x):
         out = self.final(self.layers(self.stem(x)))
@@ -73,10 +75,11 @@ class ResNet18(nn.Module):
 class WideResNet(nn.Module):
     """WRN-depth-width (Zagoruyko & Komodakis), the TRADES/Madry CIFAR variant."""
 
-    def __init__(self, in_channels: int, num_classes: int, depth: int = 34, width: int = 10) -> None:
+    def __init__(self, in_channels: int, num_classes: int, depth: int = 34, widen: int = 10,
+                 ch: Widths = same) -> None:
         super().__init__()
         n = (depth - 4) // 6
-        widths = [16, 16 * width, 32 * width, 64 * width]
+        widths = [ch(16), ch(16 * widen), ch(32 * widen), ch(64 * widen)]
         self.conv1 = _conv3(in_channels, widths[0])
         self.layers = nn.Sequential(
             _stage(PreActBlock, widths[0], widths[1], n, 1),

@@ -74,6 +74,7 @@ class Classifier(L.LightningModule):
         self.history: list[EpochRecord] = []
         self._epoch_t0: float | None = None
         self._quota_seen = 0  # robust / AutoAttack samples evaluated so far this epoch (this rank)
+        self._val_predicted = torch.zeros(0)  # clean validation predictions per class this epoch (collapse)
         self.trained_sparsity = 0.0
         self.cuda_graph = False  # trainer.cuda_graph: capture the train step where ``graph_blocker`` allows
         self._eps_scale: torch.Tensor | None = None  # the ε ramp's multiplier (attack.eps_warmup_epochs)
@@ -201,6 +202,7 @@ class Classifier(L.LightningModule):
         if not self.trainer.sanity_checking:
             self._stop_epoch_clock()
         self._quota_seen = 0
+        self._val_predicted = torch.zeros(self.num_classes, dtype=torch.long, device=self.device)
 
     def full_precision(self) -> torch.autocast:
         """Evaluation runs in fp32 outside autocast whatever ``trainer.precision`` is: attacks (AutoAttack's
@@ -212,7 +214,9 @@ class Classifier(L.LightningModule):
             self._validate(*batch)
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.val_clean(self.model(x), y)
+        logits = self.model(x)
+        self.val_clean(logits, y)
+        self._val_predicted += torch.bincount(logits.argmax(1), minlength=self.num_classes)
         if self.robust_eval:
             xr, yr = self._take_quota(x, y, self.eval_cfg.val_robust_samples)
             if len(xr):
@@ -228,9 +232,11 @@ class Classifier(L.LightningModule):
             self.log("val/robust_acc", robust)
         if self.trainer.sanity_checking:
             return
+        predicted = self.trainer.strategy.reduce(self._val_predicted, reduce_op="sum")  # every rank's inputs
         self.history.append(EpochRecord(self.current_epoch + 1, float(clean) * 100,
                                         None if robust.isnan() else float(robust) * 100,  # None: not measured
-                                        self.ledger.passes, self.ledger.train_seconds))
+                                        self.ledger.passes, self.ledger.train_seconds,
+                                        int((predicted > 0).sum())))
 
     def on_test_epoch_start(self) -> None:
         self._quota_seen = 0

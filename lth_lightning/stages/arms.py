@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 
 from lth_lightning.callbacks import EarlyBird
-from lth_lightning.config import Config, ConfigError, PipelineConfig, PruneConfig
+from lth_lightning.config import CONTROLS, Config, ConfigError, PipelineConfig, PruneConfig
 from lth_lightning.data import ImageDataModule
+from lth_lightning.models import build_model
 from lth_lightning.preflight import writable_dir
 from lth_lightning.pruning import load_ticket
+from lth_lightning.pruning.controls import control_ticket, default_init
 from lth_lightning.pruning.reset import snapshot
 from lth_lightning.results import StageResult
 from lth_lightning.stages.identity import Stage, cached_dir
@@ -42,10 +44,11 @@ def find_stage(cfg: Config, lr: float) -> Stage:
 
 
 def arm_stage(cfg: Config, arm: str, find: Stage | None) -> Stage:
-    """A training arm. Ticket arms consume the finding stage's ticket; ``reinit`` keeps only its mask."""
+    """A training arm. Ticket arms consume the finding stage's ticket; ``reinit`` keeps only its mask; a control
+    (``CONTROLS``) keeps what it is named for (``prune.control``) and trains on the ticket's schedule."""
     epochs = cfg.pipeline.dense_epochs if arm == "dense" else cfg.pipeline.ticket_epochs
     prune = PruneConfig(name="none", reset="reinit" if arm == "reinit" else "init",
-                        reinit_seed=cfg.prune.reinit_seed)
+                        reinit_seed=cfg.prune.reinit_seed, control=arm if arm in CONTROLS else "none")
     inputs = (find.identity,) if find is not None and arm != "dense" else ()
     return Stage(arm, _stage_config(cfg, epochs, prune=prune), inputs)
 
@@ -70,7 +73,13 @@ def train_arm(cfg: Config, dm: ImageDataModule, arm: str, name: str,
     stage = arm_stage(cfg, arm, finding[0] if finding else None)
     out = cached_dir(stage, cfg.pipeline.cache_dir)
     ticket = load_ticket(finding[1].ticket) if finding and finding[1].ticket else None
-    return run_stage(stage, out, make_module(stage.cfg, dm.info, ticket), dm, name)
+    control = stage.cfg.prune.control
+    if ticket is not None and control != "none":  # the control's draws come from its own stage's seed
+        ticket = control_ticket(ticket, control, build_model(stage.cfg.model, dm.info), dm.info.shape, stage.seed)
+    module = make_module(stage.cfg, dm.info, ticket)
+    if control == "narrow":
+        default_init(module.model, stage.seed)
+    return run_stage(stage, out, module, dm, name)
 
 
 def check(cfg: Config) -> None:

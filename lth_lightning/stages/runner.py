@@ -8,6 +8,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -124,6 +125,11 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     extra = after_fit(module) if after_fit is not None else {}
     result = StageResult(name, stage.epochs, module.history, module.ledger, module.trained_sparsity,
                          dir=str(out_dir), macs=module.macs, **extra)
+    result.collapsed = result.is_collapsed({"val/clean_acc": "val_clean"}.get(metric, "val_robust"))
+    if result.collapsed and trainer.is_global_zero:  # stage.json says so beside the identity
+        rank_zero_info(f"[{name}] collapsed: its best epoch predicts one class for every validation input")
+        record = out_dir / "stage.json"
+        write_json(record, {**json.loads(record.read_text()), "collapsed": True})
     if test:
         best = "best" if ckpt.best_model_path else None
         metrics = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]

@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 
 from lth_lightning.attacks import threat_model
-from lth_lightning.config import Config, with_overrides
+from lth_lightning.config import CONTROLS, Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
 from lth_lightning.reports.fronts import budget_rows, headline, level_costs, run_points
@@ -49,14 +49,21 @@ def ticket_arms(cfg: Config) -> dict[str, str]:
 class ArmSpec:
     """How an arm trains: its stage kind, the ticket arm whose finding it consumes, its config overrides."""
 
-    kind: str  # ticket | dense | reinit
+    kind: str  # ticket | dense | reinit | a control (CONTROLS)
     ticket: str | None  # the ticket arm (structure) it is built from; None for dense arms
     overrides: tuple[str, ...] = ()
 
+    @property
+    def charged(self) -> bool:
+        """Whether the arm pays for the finding: tickets and the re-init of their mask do; a control needs none."""
+        return self.ticket is not None and self.kind not in CONTROLS
+
 
 def arm_specs(cfg: Config) -> dict[str, ArmSpec]:
-    """Every arm in report order: tickets (structures, then variants), dense and its baseline variants, reinit."""
+    """Every arm in report order: tickets (structures, then variants), dense and its baseline variants, reinit,
+    the controls (each of the ticket arm of its structure)."""
     fc, specs = cfg.frontier, {}
+    of_structure = {s: name for name, s in reversed(ticket_arms(cfg).items())}
     for arm in fc.arms:
         if arm == "ticket":
             specs |= {name: ArmSpec("ticket", name) for name in ticket_arms(cfg)}
@@ -64,8 +71,10 @@ def arm_specs(cfg: Config) -> dict[str, ArmSpec]:
         elif arm == "dense":
             specs |= {"dense": ArmSpec("dense", None)}
             specs |= {name: ArmSpec("dense", None, tuple(ov)) for name, ov in fc.baselines.items()}
-        else:
+        elif arm == "reinit":
             specs["reinit"] = ArmSpec("reinit", "ticket")
+        else:
+            specs[arm] = ArmSpec(arm, of_structure[CONTROLS[arm]])
     return specs
 
 
@@ -90,18 +99,20 @@ def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun
                     finding = tickets[spec.ticket] if spec.ticket else None
                     result = train_arm(budget_config(variants[arm], seed, budget, lr), dm, spec.kind,
                                        f"{arm}@b{budget}-lr{lr:g}-s{seed}", finding)
-                    runs.append(_budget_run(arm, seed, budget, lr, result, finding[1] if finding else None, metric))
+                    runs.append(_budget_run(arm, seed, budget, lr, result, finding[1] if finding else None, metric,
+                                            spec.charged))
     return runs
 
 
 def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult, find: StageResult | None,
-                metric: str) -> BudgetRun:
-    test = result.test
-    return BudgetRun(arm, seed, budget, lr, find.ledger.passes if find else 0.0,
-                     find.ledger.train_seconds if find else 0.0, result.best(metric),
-                     test.robust if test else None, test.clean if test else None, run_points(result, metric, find),
+                metric: str, charged: bool) -> BudgetRun:
+    """One run as the fronts read it; ``charged``: its points include the finding's cost."""
+    test, paid = result.test, find if charged else None
+    return BudgetRun(arm, seed, budget, lr, paid.ledger.passes if paid else 0.0,
+                     paid.ledger.train_seconds if paid else 0.0, result.best(metric),
+                     test.robust if test else None, test.clean if test else None, run_points(result, metric, paid),
                      len(find.history) if find else None,
-                     Path(find.ticket).parent.name if find and find.ticket else None)
+                     Path(find.ticket).parent.name if find and find.ticket else None, result.collapsed)
 
 
 def _headlines(cfg: Config, levels: list[LevelCost], metric: str) -> str:
