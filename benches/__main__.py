@@ -221,8 +221,9 @@ REGIME = {
     # is a compacted channel ticket more than a narrower net (#24)? the ticket (aligned, 50 or 80 % of channels,
     # finding 1 epoch) beside its controls -- random channels from θ0, and the narrow net of the same shape at the
     # model's default init -- and dense, the eps ramp on every arm; LeNet and the Madry MNIST net; verdicts in MACs
-    "channel_ramp": ["model=lenet,madry_cnn", "prune.ratio=0.5,0.8", "pipeline.find.epochs=1", "prune.structure=channel",
-                     "attack.eps_warmup_epochs=2", "frontier.arms=[ticket,random_channels,narrow,dense]"],
+    "channel_ramp": ["model=lenet,madry_cnn", "prune.ratio=0.5,0.8", "pipeline.find.epochs=1",
+                     "prune.structure=channel", "attack.eps_warmup_epochs=2",
+                     "frontier.arms=[ticket,random_channels,narrow,dense]"],
 }
 
 

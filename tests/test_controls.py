@@ -71,7 +71,7 @@ def test_random_mask_keeps_each_layers_sparsity_at_new_positions():
 
 def test_narrow_is_the_default_init_of_the_compact_shape():
     """Not θ0 sliced, not a full-width init sliced: the layers' own reset at the narrow fan-ins."""
-    model, ticket = _channel_ticket()
+    _, ticket = _channel_ticket()
     kept = {k: v.tolist() for k, v in ticket.channels.items()}
     hp = ({"name": "lenet"}, {**INFO.__dict__}, {}, {"name": "none"}, {})
     narrow = Classifier(*hp, init_seed=0, channels=kept)
