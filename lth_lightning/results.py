@@ -315,6 +315,36 @@ class BudgetRow:
 
 
 @dataclass
+class Verdict:
+    """One arm against a reference at one accuracy level: the paired saving over the seeds where both got there.
+
+    ``saving`` is % of the reference's mean cost over those seeds, ``low``/``high`` its t interval (None with fewer
+    than two such seeds). A saving over fewer than all seeds is only ever shown with "k of n seeds"."""
+
+    saving: float | None
+    low: float | None
+    high: float | None
+    seeds: int  # seeds where both arms reached the level
+    n: int  # seeds in all
+    arm_seeds: int  # seeds where the arm reached it
+    reference_seeds: int  # seeds where the reference reached it
+    text: str  # e.g. "ticket cheaper (90 % CI +4.1 to +9.0 %)", "tie (...)", "dense not reached"
+
+    def ahead(self, threshold: float) -> bool:
+        """At least ``threshold`` % cheaper on every seed, by the interval's lower end (two seeds at least), or
+        reached on every seed where the reference never got there. One seed is never ahead: it has no interval."""
+        if self.n < 2 or self.arm_seeds < self.n:
+            return False
+        return self.reference_seeds == 0 or (self.seeds == self.n and self.low is not None and self.low >= threshold)
+
+    def saving_label(self, unit: str = " %") -> str:
+        """The saving as a table prints it: with "k of n seeds" when not every seed reached the level."""
+        if self.saving is None:
+            return NOT_MEASURED
+        return f"{self.saving:.1f}{unit}" + ("" if self.seeds == self.n else f" ({self.seeds} of {self.n} seeds)")
+
+
+@dataclass
 class LevelCost:
     """The cheapest cost at which each arm's front reaches accuracy ``level``; the saving and its verdict."""
 
@@ -328,6 +358,9 @@ class LevelCost:
     savings: dict[str, float | None] = field(default_factory=dict)  # every non-baseline arm vs ``baseline``
     verdicts: dict[str, str] = field(default_factory=dict)
     baseline: str = "dense"  # what savings are against: dense, or best_baseline (dense and its variants per seed)
+    judged: dict[str, Verdict] = field(default_factory=dict)  # every non-baseline arm vs ``baseline``
+    controlled: dict[str, Verdict] = field(default_factory=dict)  # each ticket arm vs its best control, per seed
+    cheapest: str | None = None  # the arm with the lowest mean cost among those that reach the level on every seed
 
 
 @dataclass
@@ -342,3 +375,5 @@ class FrontierResult:
     headline: str
     runs: list[BudgetRun] = field(default_factory=list)
     confidence: float = 0.9  # of the verdicts' t intervals
+    controls: dict[str, list[str]] = field(default_factory=dict)  # ticket arm -> its control arms
+    collapsed: dict[str, str] = field(default_factory=dict)  # arm -> "k of n seeds" whose every run collapsed

@@ -15,6 +15,7 @@ from lth_lightning.results import (
     Ledger,
     LevelCost,
     StageResult,
+    Verdict,
     read_json,
 )
 from lth_lightning.tasks.frontier import arm_names, budget_config, run_frontier
@@ -82,29 +83,57 @@ def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
     assert row["ticket_top"] == 61.0 and row["dense_top"] == 62.0 and row["level"] == 61.0
     # each seed races to its own dense best − 1 (60, 62): the ticket gets there at 350 passes, dense at 300
     assert row["saving_pct"] == pytest.approx(-16.67) and row["verdict"].startswith("dense cheaper (90 % CI")
+    assert row["saving_seeds"] == "2 of 2" and row["collapsed"] == "none"
     assert row["find_epochs"] == 2.0
+    runs[0].collapsed = runs[1].collapsed = True  # the ticket's kept epochs predicted one class on both seeds
+    assert _frontier_metrics(result)["collapsed"] == "ticket 2 of 2 seeds"
+
+
+def _v(arm, base, confidence=0.9, names=("ticket", "dense")):
+    v = verdict(arm, base, confidence, names)
+    return v.saving, v.text
 
 
 def test_spread_and_verdicts():
     assert spread([1.0, 3.0]).mean == 2.0 and spread([1.0, 3.0]).std == pytest.approx(2 ** 0.5)
     assert spread([1.0, None]).mean is None and spread([1.0, None]).n == 1
     # a clear win: paired differences 50, 49, 51 -> mean 50 ± t(0.95, 2) · 1/√3 = 1.686, of a 100-pass baseline
-    saving, say = verdict([50.0, 52.0, 48.0], [100.0, 101.0, 99.0], 0.9)
+    saving, say = _v([50.0, 52.0, 48.0], [100.0, 101.0, 99.0])
     assert saving == pytest.approx(50.0) and say == "ticket cheaper (90 % CI +48.3 to +51.7 %)"
-    assert verdict([150.0, 160.0, 155.0], [100.0, 101.0, 99.0], 0.9)[1].startswith("dense cheaper (90 % CI -")
-    assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 0.9)[1].startswith("tie (90 % CI -")  # holds 0
-    # the same noisy differences at a lower confidence: a narrower interval, still a tie; a wider one for 0.99
-    assert verdict([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 0.5)[1].startswith("tie")
+    assert _v([150.0, 160.0, 155.0], [100.0, 101.0, 99.0])[1].startswith("dense cheaper (90 % CI -")
+    assert _v([90.0, 110.0, 60.0], [100.0, 80.0, 105.0])[1].startswith("tie (90 % CI -")  # holds 0
+    # the same noisy differences at a lower confidence: a narrower interval, still a tie
+    assert _v([90.0, 110.0, 60.0], [100.0, 80.0, 105.0], 0.5)[1].startswith("tie")
     # reached by 2 of 3 seeds: only the seeds where both arms get there are compared
-    saving, say = verdict([50.0, None, 48.0], [100.0, 101.0, 99.0], 0.9)
+    saving, say = _v([50.0, None, 48.0], [100.0, 101.0, 99.0])
     assert saving == pytest.approx(100 * (1 - 49.0 / 99.5)) and say.endswith(", 2 of 3 seeds)")
-    assert verdict([50.0], [100.0], 0.9) == (50.0, "ticket cheaper (1 seed: no interval)")
-    assert verdict([150.0], [100.0], 0.9) == (-50.0, "dense cheaper (1 seed: no interval)")
-    assert verdict([None, None], [100.0, 100.0], 0.9) == (None, "not reached (dense: 2 of 2 seeds)")
-    assert verdict([50.0, 50.0], [None, None], 0.9) == (None, "dense not reached")  # no baseline seed at all
-    assert verdict([50.0, None], [None, None], 0.9) == (None, "dense not reached (the arm: 1 of 2 seeds)")
+    assert _v([50.0], [100.0]) == (50.0, "ticket cheaper (1 seed: no interval)")
+    assert _v([150.0], [100.0]) == (-50.0, "dense cheaper (1 seed: no interval)")
+    assert _v([None, None], [100.0, 100.0]) == (None, "not reached (dense: 2 of 2 seeds)")
+    assert _v([50.0, 50.0], [None, None]) == (None, "dense not reached")  # no baseline seed at all
+    assert _v([50.0, None], [None, None]) == (None, "dense not reached (the arm: 1 of 2 seeds)")
     # one baseline seed reaches the level: not "dense not reached" any more
-    assert verdict([50.0, 50.0], [None, 100.0], 0.9) == (50.0, "ticket cheaper (1 seed, 1 of 2 seeds: no interval)")
+    assert _v([50.0, 50.0], [None, 100.0]) == (50.0, "ticket cheaper (1 seed, 1 of 2 seeds: no interval)")
+    # against a control the reference is named as such
+    assert _v([150.0, 160.0], [100.0, 100.0], names=("ticket", "control"))[1].startswith("control cheaper")
+
+
+def test_ahead_is_decided_on_the_intervals_lower_end():
+    """#25: costs [80, 92, 90] vs [100, 100, 100] save 12.7 % on average, but the 90 % interval's lower end is
+    +1.8 %: not "at least 10 % cheaper". [85, 86, 87] saves 14 % with an interval from 12.3 %: ahead."""
+    loose = verdict([80.0, 92.0, 90.0], [100.0, 100.0, 100.0], 0.9)
+    assert loose.saving == pytest.approx(12.67, abs=0.01) and loose.low == pytest.approx(1.8, abs=0.05)
+    assert loose.text.startswith("ticket cheaper (90 % CI +1.8 to +23.5 %") and not loose.ahead(10.0)
+    assert loose.ahead(1.0)
+    tight = verdict([85.0, 86.0, 87.0], [100.0, 100.0, 100.0], 0.9)
+    assert tight.low == pytest.approx(12.3, abs=0.05) and tight.ahead(10.0)
+    assert not verdict([50.0], [100.0], 0.9).ahead(10.0)  # one seed: no interval, never ahead
+    assert not verdict([50.0, None, 50.0], [100.0, 100.0, 100.0], 0.9).ahead(10.0)  # 2 of 3 seeds: not shown
+    assert verdict([50.0, 50.0], [None, None], 0.9).ahead(10.0)  # every seed there, the baseline on none
+    assert not verdict([50.0, None], [None, None], 0.9).ahead(10.0)
+    # a saving over some seeds only is printed with its seed count
+    assert verdict([50.0, None, 48.0], [100.0, 101.0, 99.0], 0.9).saving_label() == "50.8 % (2 of 3 seeds)"
+    assert tight.saving_label() == "14.0 %"
 
 
 def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
@@ -123,23 +152,56 @@ def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
     assert level.baseline == "best_baseline" and level.passes["best_baseline"].mean == pytest.approx(201.0)
     assert level.verdicts["ticket"].startswith("dense cheaper")
     assert level.savings["ticket"] == pytest.approx(100 * (1 - 301 / 201))  # against dense_eps_ramp, not dense
+    assert level.cheapest == "dense_eps_ramp"
     headline_ = headline([level], 10.0, "val_robust")
-    assert "than the best dense variant at no accuracy level" in headline_
+    assert "than the best baseline at no level of val_robust" in headline_
 
 
-def test_headline_names_the_highest_level_where_the_ticket_is_ahead():
-    def level(acc, saving, say):
-        return LevelCost(acc, {}, {}, saving, say)
+def test_the_second_verdict_is_against_the_best_control_per_seed(make_cfg):
+    """narrow reaches 60 % at 250 on seeds 0 and 2, random_channels at 240 on seed 1: per seed the best control.
+    The ticket (300, charged its finding) loses to it; dense (400) loses to the ticket."""
+    from lth_lightning.results import BudgetRun
+    from lth_lightning.tasks.frontier import controls_of
 
-    levels = [level(50, 40.0, "ticket cheaper"), level(70, 12.0, "ticket cheaper"), level(80, 5.0, "tie"),
-              level(90, None, "dense not reached"), level(95, None, "not reached")]
+    cfg = make_cfg("experiment=frontier", "prune.structure=channel", "frontier.seeds=[0,1,2]", "frontier.levels=[60]",
+                   "frontier.arms=[ticket,dense,random_channels,narrow]")
+    assert controls_of(cfg) == {"ticket": ["random_channels", "narrow"]}
+
+    def run(arm, seed, cost):
+        return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, [FrontPoint(cost, 1.0, 60.0)])
+
+    costs = {"ticket": [300, 301, 302], "dense": [400, 400, 401], "narrow": [250, 500, 251],
+             "random_channels": [600, 240, 600]}
+    runs = [run(a, s, c[s]) for a, c in costs.items() for s in (0, 1, 2)]
+    (level,) = level_costs(runs, arm_names(cfg), cfg.frontier, controls_of(cfg))
+    assert level.judged["ticket"].text.startswith("ticket cheaper")
+    control = level.controlled["ticket"]
+    assert control.saving == pytest.approx(100 * (1 - 301 / 247)) and control.text.startswith("control cheaper")
+    line = headline([level], 10.0, "val_robust")
+    assert "at least 10 % cheaper than dense (by its interval's lower end, every seed) at 60.0 %" in line
+    assert "Against its best control it is at least 10 % cheaper at no level" in line
+    assert level.cheapest == "ticket"  # among arms that reach the level on every seed: 301 < 334 (narrow) < 400
+
+
+def _level(acc, saving, low, seeds=3, n=3, text="ticket cheaper"):
+    return LevelCost(acc, {}, {}, saving, text, judged={"ticket": Verdict(saving, low, None, seeds, n, seeds, n, text)})
+
+
+def test_headline_names_every_level_where_the_ticket_is_ahead_and_no_more():
+    """#25: the levels where the ticket is ahead are listed, never "up to" a level above a tie."""
+    levels = [_level(50, 40.0, 30.0), _level(60, 5.0, -3.0, text="tie"), _level(70, 14.0, 12.0),
+              _level(80, 12.0, 2.0)]
     line = headline(levels, 10.0, "val_robust")
-    assert "up to 90.0 %" in line and "dense never got there" in line and "95.0 % (not reached)" in line
-    assert "80.0 % (tie, +5.0 %)" in line
-    partial = headline([level(50, 30.0, "ticket cheaper (1 seed, 1 of 3 seeds: no interval)")], 10.0, "val_robust")
-    assert "at no accuracy level" in partial  # one seed of three is no finding
-    none = headline([level(50, -20.0, "dense cheaper")], 10.0, "val_robust")
-    assert none.startswith("The ticket is at least 10 % cheaper than dense at no accuracy level")
+    assert "at 50.0 % and 70.0 % val_robust; not at 60.0 %: tie, 5.0 %; 80.0 %: ticket cheaper, 12.0 %." in line
+    assert "up to" not in line
+    one_seed = headline([_level(50, 30.0, None, 1, 1)], 10.0, "val_robust")
+    assert "is ahead at no level of val_robust: one seed has no interval" in one_seed
+    partial = headline([_level(50, 30.0, 25.0, 2, 3)], 10.0, "val_robust")
+    assert "at no level" in partial and "30.0 % (2 of 3 seeds)" in partial  # k of n seeds is no finding
+    none = headline([_level(50, -20.0, -30.0, text="dense cheaper")], 10.0, "val_robust")
+    assert none.startswith("The ticket is at least 10 % cheaper than dense at no level of val_robust read")
+    fell = headline(levels[:1], 10.0, "val_robust", collapsed={"ticket": "0 of 3 seeds", "narrow": "1 of 3 seeds"})
+    assert fell.endswith("Collapsed (one class predicted): narrow 1 of 3 seeds.")
 
 
 TINY = ["experiment=frontier", "frontier.budgets=[1,2]", "frontier.lrs=[0.2]", "frontier.seeds=[0,1]",
@@ -158,7 +220,7 @@ def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
         assert run.points and run.points[0].passes > run.find_passes
         assert len(run.points) == run.budget
     assert {r.arm for r in result.rows} == {"ticket", "dense"} and all(r.lr == 0.2 for r in result.rows)
-    assert result.levels and result.headline == headline(result.levels, 10.0, "val_robust")
+    assert result.levels and result.headline.startswith(headline(result.levels, 10.0, "val_robust"))
     assert read_json(FrontierResult, tmp_path / "frontier.json") == result
     md = (tmp_path / "frontier.md").read_text()
     assert "Cheapest cost to reach each accuracy level" in md and "PGD-10 L∞ ε=0.2" in md

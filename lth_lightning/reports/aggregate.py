@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from lth_lightning.io import write_table
-from lth_lightning.results import FrontierResult, Summary, read_json, rounded
+from lth_lightning.results import FrontierResult, Summary, Verdict, read_json, rounded
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -60,7 +60,16 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
     """Mean ± std over the job's seeds: tops, epoch-1 boost, and the saving at the strongest baseline's best −
     ``margin`` (per seed: each seed's ticket races to its own best dense variant's best − ``margin``; paired
     t interval at ``confidence``)."""
-    from lth_lightning.reports.fronts import baseline_front, cheapest, cost_unit, fronts, spread, verdict
+    from lth_lightning.reports.fronts import (
+        baseline_front,
+        cheapest,
+        collapsed_seeds,
+        cost_unit,
+        fronts,
+        group_front,
+        spread,
+        verdict,
+    )
 
     runs, seeds = result.runs, result.seeds
     row: dict[str, Any] = {"status": "ok", "threat": result.threat}
@@ -80,17 +89,32 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
         row["baseline_top"], row["baseline_top_std"] = _mean_and_std(spread(list(tops.values())))
         levels = {s: top - margin for s, top in tops.items()}
         unit = cost_unit(runs)
+        controls = result.controls.get("ticket", [])
         costs = {u: {"ticket": [cheapest(fronts(runs, "ticket", s, u), levels[s], u) for s in seeds],
-                     "base": [cheapest(baseline_front(runs, s, u), levels[s], u) for s in seeds]}
+                     "base": [cheapest(baseline_front(runs, s, u), levels[s], u) for s in seeds],
+                     "control": [cheapest(group_front(runs, controls, s, u), levels[s], u) for s in seeds]}
                  for u in {unit, "seconds"}}
-        saving, say = verdict(costs[unit]["ticket"], costs[unit]["base"], confidence)
         row["level"] = rounded(spread(list(levels.values())).mean)
-        row["saving_pct"], row["verdict"] = rounded(saving), say
+        row.update(_judged("", verdict(costs[unit]["ticket"], costs[unit]["base"], confidence)))
         row["saving_unit"] = unit
-        row["saving_s_pct"] = rounded(verdict(costs["seconds"]["ticket"], costs["seconds"]["base"], confidence)[0])
+        row["saving_s_pct"] = _full(verdict(costs["seconds"]["ticket"], costs["seconds"]["base"], confidence))
+        if controls:  # does the mask matter? the ticket against the best of its controls, per seed
+            row.update(_judged("control_", verdict(costs[unit]["ticket"], costs[unit]["control"], confidence,
+                                                   ("ticket", "control"))))
         find_epochs = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
         row["find_epochs"] = rounded(spread(find_epochs).mean) if find_epochs else None
+    fell = collapsed_seeds(runs, sorted({r.arm for r in runs}), seeds)
+    row["collapsed"] = ", ".join(f"{a} {k}" for a, k in fell.items() if not k.startswith("0 of")) or "none"
     return row
+
+
+def _full(v: Verdict) -> float | None:
+    """A saving only when every seed reached the level (else the verdict's "k of n seeds" says why there is none)."""
+    return rounded(v.saving) if v.seeds == v.n else None
+
+
+def _judged(prefix: str, v: Verdict) -> dict[str, Any]:
+    return {f"{prefix}saving_pct": _full(v), f"{prefix}saving_seeds": f"{v.seeds} of {v.n}", f"{prefix}verdict": v.text}
 
 
 def _mean_and_std(value: Any) -> tuple[float | None, float | None]:

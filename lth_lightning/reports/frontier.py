@@ -6,7 +6,7 @@ import math
 import warnings
 from pathlib import Path
 
-from lth_lightning.config import Config
+from lth_lightning.config import CONTROLS, Config
 from lth_lightning.reports.files import write_report
 from lth_lightning.reports.fronts import fronts, is_baseline
 from lth_lightning.results import METRIC_NAMES, FrontierResult, LevelCost, Spread, fmt
@@ -19,16 +19,32 @@ def _mean_std(s: Spread, spec: str = ".2f", missing: str = "not reached") -> str
 
 
 def _order(arm: str) -> tuple[int, str]:
-    return (0 if arm.startswith("ticket") else 1 if arm == "reinit" else 3 if arm == "best_baseline" else 2, arm)
+    rank = 0 if arm.startswith("ticket") else 1 if arm == "reinit" or arm in CONTROLS else \
+        3 if arm == "best_baseline" else 2
+    return rank, arm
 
 
 def _cost(lv: LevelCost, arm: str) -> Spread:
     return lv.macs[arm] if lv.unit == "macs" else lv.passes[arm]
 
 
+def _judged(lv: LevelCost, arm: str) -> str:
+    v = lv.judged.get(arm)
+    if v is None:  # stored before verdicts were typed
+        return f"{fmt((lv.savings or {}).get(arm, lv.saving_pct), '.1f', ' %')} | {(lv.verdicts or {}).get(arm, '–')}"
+    return f"{v.saving_label()} | {v.text}"
+
+
+def _collapsed_runs(result: FrontierResult, arm: str, budget: int, lr: float) -> str:
+    runs = [r for r in result.runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)]
+    fell = sum(r.collapsed for r in runs)
+    return f"{fell} of {len(runs)}" if fell else "–"
+
+
 def render_frontier(result: FrontierResult) -> str:
     arms = sorted({r.arm for r in result.rows}, key=_order)
     others = [a for a in arms if not is_baseline(a)]
+    tickets = [t for t in result.controls if t in arms]
     base = result.levels[0].baseline if result.levels else "dense"
     cost_arms = [*arms, base] if base not in arms else arms
     unit = "MACs" if result.levels and result.levels[0].unit == "macs" else "passes"
@@ -37,36 +53,49 @@ def render_frontier(result: FrontierResult) -> str:
              f"{', '.join(map(str, result.seeds))})", "", f"**{result.headline}**", "",
              f"Accuracy: {metric}, mean ± std over seeds. Cost: {unit} in total, summed over every training example "
              "seen (MACs = forward passes × the MACs of one forward pass of the arm's net), finding included for "
-             "ticket arms; savings are in "
-             f"{unit}. Each arm's front is the upper envelope of every epoch of every run "
-             f"(budgets {result.budgets} epochs × peak LRs {result.lrs}).", "",
+             "ticket arms and reinit; the controls (random_mask, random_channels, narrow) need no finding and are "
+             f"charged none. Savings are in {unit}. Each arm's front is the upper envelope of every epoch of every "
+             f"run (budgets {result.budgets} epochs × peak LRs {result.lrs}). Levels: {LEVELS_NOTE}.", "",
              "## Cheapest cost to reach each accuracy level", "",
              "| level % | " + " | ".join(f"{a} {unit}" for a in cost_arms) + " | "
              + " | ".join(f"{a} s" for a in cost_arms) + " | "
-             + " | ".join(f"{a} saving | verdict" for a in others) + " |",
-             "|---|" + "---|" * (2 * len(cost_arms) + 2 * len(others))]
+             + " | ".join(f"{a} saving | verdict" for a in others) + " | "
+             + "".join(f"{t} vs best control: saving | verdict | " for t in tickets) + "cheapest arm |",
+             "|---|" + "---|" * (2 * len(cost_arms) + 2 * len(others) + 2 * len(tickets) + 1)]
     for lv in result.levels:
-        verdicts = lv.verdicts or {"ticket": lv.verdict}
-        savings = lv.savings or {"ticket": lv.saving_pct}
+        controlled = [f"{lv.controlled[t].saving_label()} | {lv.controlled[t].text}" if t in lv.controlled
+                      else "– | –" for t in tickets]
         lines.append(f"| {lv.level:.2f} | " + " | ".join(_mean_std(_cost(lv, a), ".3g") for a in cost_arms) + " | "
                      + " | ".join(_mean_std(lv.seconds[a], ".1f") for a in cost_arms) + " | "
-                     + " | ".join(f"{fmt(savings.get(a), '.1f', ' %')} | {verdicts.get(a, '–')}" for a in others)
-                     + " |")
+                     + " | ".join(_judged(lv, a) for a in others) + " | "
+                     + "".join(f"{c} | " for c in controlled) + f"{lv.cheapest or 'none on every seed'} |")
     lines += ["", "## Each budget at its best peak LR (chosen on validation)", "",
-              "| arm | budget (epochs) | peak LR | best val % | test PGD % (best checkpoint) | passes (total) |",
-              "|---|---|---|---|---|---|"]
+              "| arm | budget (epochs) | peak LR | best val % | test PGD % (best checkpoint) | passes (total) | "
+              "collapsed runs |", "|---|---|---|---|---|---|---|"]
     for r in result.rows:
         lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_mean_std(r.best_val, missing='–')} | "
-                     f"{_mean_std(r.test_robust, missing='–')} | {_mean_std(r.passes, '.3g', missing='–')} |")
+                     f"{_mean_std(r.test_robust, missing='–')} | {_mean_std(r.passes, '.3g', missing='–')} | "
+                     f"{_collapsed_runs(result, r.arm, r.budget, r.lr)} |")
+    fell = {a: k for a, k in result.collapsed.items() if not k.startswith("0 of")}
+    lines += ["", "Collapsed seeds (every run of the arm predicted one class at its best epoch; such a seed reaches no "
+              "level above that class's frequency, and means over it are labelled): "
+              + (", ".join(f"{a} {k}" for a, k in fell.items()) if fell else "none") + "."]
     against = ("best_baseline: per seed, the cheapest of dense and its variants (" + ", ".join(
         a for a in arms if is_baseline(a)) + ")") if base != "dense" else "dense"
-    lines += ["", f"Savings and verdicts are against {against}. A verdict compares, over the seeds where both "
-              f"arms reach the level, the mean per-seed cost difference: its {100 * result.confidence:.0f} % t "
-              "interval (n − 1 degrees of freedom, shown as % of the baseline's mean cost) holding 0 is a tie. "
-              "\"dense not reached\": no baseline seed got there; \"not reached\" in a cost cell: some seed "
-              "did not (k seeds did). Levels are read off the fronts, so a level above the weaker arm's top is "
-              "where only one arm arrives within the budgets."]
+    controls = "; ".join(f"{t}: {', '.join(c)}" for t, c in result.controls.items())
+    lines += ["", f"Savings and verdicts are against {against}"
+              + (f"; each ticket's second verdict is against its best control per seed ({controls})" if controls
+                 else "") + f". A verdict compares, over the seeds where both arms reach the level, the mean per-seed "
+              f"cost difference: its {100 * result.confidence:.0f} % t interval (n − 1 degrees of freedom, shown as "
+              "% of the reference's mean cost) holding 0 is a tie. A saving over fewer than all seeds says \"k of n "
+              "seeds\"; one seed has no interval and is never called ahead. \"dense not reached\": no baseline seed "
+              "got there; \"not reached\" in a cost cell: some seed did not (k seeds did). Levels above the weaker "
+              "arm's top are where only one arm arrives within the budgets."]
     return "\n".join(lines) + "\n"
+
+
+LEVELS_NOTE = ("50, 75, 90 and 95 % of the best arm's mean top, and that top − 1 point, unless frontier.levels sets "
+               "them")
 
 
 def plot_frontier(result: FrontierResult, path: Path) -> Path:
@@ -93,11 +122,14 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
         line = ax.plot(grid, mean, label=arm)[0]
         if len(result.seeds) > 1:
             ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    for lv in result.levels:
+    for lv in result.levels:  # the levels the verdicts are read at, labelled on the right
         ax.axhline(lv.level, color="gray", lw=0.5, ls=":")
+        ax.annotate(f"{lv.level:.1f}", (1.0, lv.level), xycoords=("axes fraction", "data"), fontsize=7,
+                    color="gray", ha="left", va="center")
     ax.set_xscale("log")
     ax.set_xlabel(f"{'MACs' if unit == 'macs' else 'forward passes'}, total over training examples (finding included)")
-    ax.set_ylabel(f"best {METRIC_NAMES[result.metric]} so far (%)")
+    threat = f" [{result.threat}]" if result.metric == "val_robust" else ""
+    ax.set_ylabel(f"best {METRIC_NAMES[result.metric]} so far (%){threat}", fontsize=8)
     ax.set_title(result.headline if len(result.headline) < 70 else "budget frontier", fontsize=9)
     ax.legend()
     ax.grid(alpha=0.3, which="both")

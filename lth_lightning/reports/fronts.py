@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Sequence
 
 from lth_lightning.config import FrontierConfig
-from lth_lightning.results import BudgetRow, BudgetRun, FrontPoint, LevelCost, Spread, StageResult
+from lth_lightning.results import BudgetRow, BudgetRun, FrontPoint, LevelCost, Spread, StageResult, Verdict
 
 LEVEL_FRACTIONS = (0.5, 0.75, 0.9, 0.95)  # default levels: these fractions of the best front's top, and top - 1
 
@@ -70,30 +70,37 @@ def spread(values: Sequence[float | None]) -> Spread:
     return Spread(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None, len(vals))
 
 
-def verdict(arm: Sequence[float | None], base: Sequence[float | None], confidence: float) -> tuple[float | None, str]:
-    """The arm's saving % over the baseline (mean costs over the seeds where both reach the level) and the
+def verdict(arm: Sequence[float | None], base: Sequence[float | None], confidence: float,
+            names: tuple[str, str] = ("ticket", "dense")) -> Verdict:
+    """The arm's saving % over the reference (mean costs over the seeds where both reach the level) and the
     verdict: a t interval at ``confidence`` on the mean paired difference (n - 1 degrees of freedom), a tie
-    when it holds 0. "dense not reached" only when no baseline seed gets there; "k of n seeds" otherwise."""
+    when it holds 0. "<reference> not reached" only when no reference seed gets there; "k of n seeds" otherwise.
+    ``names``: how the text calls the arm and the reference."""
     from scipy.stats import t as student_t
 
+    me, ref = names
     n, k_arm, k_base = len(base), sum(v is not None for v in arm), sum(v is not None for v in base)
     pairs = [(a, b) for a, b in zip(arm, base, strict=True) if a is not None and b is not None]
+
+    def out(saving: float | None, text: str, low: float | None = None, high: float | None = None) -> Verdict:
+        return Verdict(saving, low, high, len(pairs), n, k_arm, k_base, text)
+
     if k_base == 0:
-        return None, ("dense not reached" + (f" (the arm: {k_arm} of {n} seeds)" if k_arm < n else "")
-                      if k_arm else "not reached")
+        return out(None, f"{ref} not reached" + (f" (the arm: {k_arm} of {n} seeds)" if k_arm < n else "")
+                   if k_arm else "not reached")
     if not pairs:
-        return None, f"not reached (dense: {k_base} of {n} seeds)"
+        return out(None, f"not reached ({ref}: {k_base} of {n} seeds)")
     arm_mean, base_mean = statistics.fmean(a for a, _ in pairs), statistics.fmean(b for _, b in pairs)
     saving = 100.0 * (1.0 - arm_mean / base_mean)
-    direction = "ticket cheaper" if saving > 0 else "dense cheaper"
+    direction = f"{me} cheaper" if saving > 0 else f"{ref} cheaper"
     seeds = "" if len(pairs) == n else f", {len(pairs)} of {n} seeds"
     if len(pairs) < 2:
-        return saving, f"{direction} (1 seed{seeds}: no interval)"
+        return out(saving, f"{direction} (1 seed{seeds}: no interval)")
     diffs = [b - a for a, b in pairs]
     half = student_t.ppf((1 + confidence) / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
     low, high = (100.0 * (statistics.fmean(diffs) + sign * half) / base_mean for sign in (-1, 1))
     interval = f"{100 * confidence:.0f} % CI {low:+.1f} to {high:+.1f} %{seeds}"
-    return saving, f"tie ({interval})" if low <= 0 <= high else f"{direction} ({interval})"
+    return out(saving, f"tie ({interval})" if low <= 0 <= high else f"{direction} ({interval})", low, high)
 
 
 def budget_rows(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) -> list[BudgetRow]:
@@ -114,6 +121,7 @@ def fronts(runs: Sequence[BudgetRun], arm: str, seed: int, unit: str = "passes")
 
 
 BEST = "best_baseline"  # the per-seed envelope of dense and its variants, when there are variants
+CONTROL = "best_control"  # the per-seed envelope of a ticket arm's controls
 
 
 def baseline_front(runs: Sequence[BudgetRun], seed: int, unit: str = "passes") -> list[FrontPoint]:
@@ -121,15 +129,23 @@ def baseline_front(runs: Sequence[BudgetRun], seed: int, unit: str = "passes") -
     return envelope([p for r in runs if is_baseline(r.arm) and r.seed == seed for p in r.points], unit)
 
 
-def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) -> list[LevelCost]:
-    """Per level: each arm's cheapest cost (passes, seconds, MACs), and every other arm's saving and verdict
-    against the strongest baseline (dense, or the best of dense and its variants per seed), in MACs when
-    counted (so a compact ticket's cheaper passes count)."""
+def group_front(runs: Sequence[BudgetRun], arms: Sequence[str], seed: int, unit: str = "passes") -> list[FrontPoint]:
+    """The envelope of several arms' points for one seed (a ticket's controls: the best of them per seed)."""
+    return envelope([p for r in runs if r.arm in arms and r.seed == seed for p in r.points], unit)
+
+
+def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig,
+                controls: dict[str, list[str]] | None = None) -> list[LevelCost]:
+    """Per level: each arm's cheapest cost (passes, seconds, MACs); every other arm's verdict against the strongest
+    baseline (dense, or the best of dense and its variants per seed); each ticket arm's verdict against its best
+    control (``controls``: ticket arm -> control arms; per seed the cheapest of them); the cheapest arm. In MACs
+    when counted (so a compact net's cheaper passes count)."""
     unit = cost_unit(runs)
     top = max((mean_top(runs, arm, fc.seeds) for arm in arms), default=0.0)  # the best arm's top
     levels = sorted(fc.levels) or sorted({round(f * top, 2) for f in LEVEL_FRACTIONS} | {round(top - 1.0, 2)})
     units = ("passes", "seconds", "macs") if unit == "macs" else ("passes", "seconds")
     base = BEST if len([a for a in arms if is_baseline(a)]) > 1 else "dense"
+    controls = {t: c for t, c in (controls or {}).items() if t in arms and c}
     out = []
     for level in levels:
         costs = {u: {arm: [cheapest(fronts(runs, arm, s, u), level, u) for s in fc.seeds] for arm in arms}
@@ -138,11 +154,31 @@ def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) 
             for u in units:
                 costs[u][BEST] = [cheapest(baseline_front(runs, s, u), level, u) for s in fc.seeds]
         judged = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence) for a in arms if not is_baseline(a)}
-        saving, say = judged.get("ticket", (None, "not reached"))
+        controlled = {t: verdict(costs[unit][t], [cheapest(group_front(runs, c, s, unit), level, unit)
+                                                  for s in fc.seeds], fc.confidence, ("ticket", "control"))
+                      for t, c in controls.items()}
+        main = judged.get("ticket")
         spreads = {u: {a: spread(v) for a, v in costs[u].items()} for u in units}
-        out.append(LevelCost(level, spreads["passes"], spreads["seconds"], saving, say, unit, spreads.get("macs", {}),
-                             {a: s for a, (s, _) in judged.items()}, {a: v for a, (_, v) in judged.items()}, base))
+        out.append(LevelCost(level, spreads["passes"], spreads["seconds"], main.saving if main else None,
+                             main.text if main else "not reached", unit, spreads.get("macs", {}),
+                             {a: v.saving for a, v in judged.items()}, {a: v.text for a, v in judged.items()}, base,
+                             judged, controlled, _cheapest_arm(spreads[unit], arms)))
     return out
+
+
+def _cheapest_arm(costs: dict[str, Spread], arms: Sequence[str]) -> str | None:
+    """The arm with the lowest mean cost among those that reach the level on every seed."""
+    reached = {a: costs[a].mean for a in arms if costs[a].mean is not None}
+    return min(reached, key=reached.__getitem__) if reached else None  # type: ignore[arg-type]
+
+
+def collapsed_seeds(runs: Sequence[BudgetRun], arms: Sequence[str], seeds: Sequence[int]) -> dict[str, str]:
+    """Per arm: "k of n seeds" whose every run collapsed (one class predicted at its best epoch)."""
+    def all_collapsed(arm: str, seed: int) -> bool:
+        mine = [r for r in runs if (r.arm, r.seed) == (arm, seed)]
+        return bool(mine) and all(r.collapsed for r in mine)
+
+    return {a: f"{sum(all_collapsed(a, s) for s in seeds)} of {len(seeds)} seeds" for a in arms}
 
 
 def mean_top(runs: Sequence[BudgetRun], arm: str, seeds: Sequence[int]) -> float:
@@ -151,37 +187,47 @@ def mean_top(runs: Sequence[BudgetRun], arm: str, seeds: Sequence[int]) -> float
     return statistics.fmean(tops) if tops else 0.0
 
 
-def headline(levels: list[LevelCost], threshold: float, metric: str, arm: str = "ticket") -> str:
-    """One line: the highest accuracy level at which ``arm`` is at least ``threshold`` % cheaper than the
-    strongest baseline on every seed (its interval excluding 0), and where it is not ahead."""
-    def verdict_of(lv: LevelCost) -> tuple[float | None, str]:
-        return (lv.savings[arm], lv.verdicts[arm]) if arm in lv.verdicts else (lv.saving_pct, lv.verdict)
-
-    def ahead(lv: LevelCost) -> bool:  # on every seed: a level only some seeds reach proves nothing yet
-        saving, say = verdict_of(lv)
-        return " of " not in say and (say == "dense not reached" or (say.startswith("ticket cheaper")
-                                                                     and (saving or 0.0) >= threshold))
-
+def headline(levels: list[LevelCost], threshold: float, metric: str, arm: str = "ticket",
+             collapsed: dict[str, str] | None = None) -> str:
+    """What ``arm`` saves, in a few sentences: the levels where it is at least ``threshold`` % cheaper than the
+    strongest baseline on every seed (the interval's lower end, two seeds at least), the same against its best
+    control (does the mask matter?), and the arms that collapsed on some seed."""
     name = "The ticket" if arm == "ticket" else f"The {arm.split('_', 1)[-1]} ticket"
-    against = "the best dense variant" if levels and levels[0].baseline == BEST else "dense"
-    wins = [lv for lv in levels if ahead(lv)]
-    others = ", ".join(f"{lv.level:.1f} % ({verdict_of(lv)[1]}{_pct(verdict_of(lv)[0])})"
-                       for lv in levels if not ahead(lv))
-    if not wins:
-        return (f"{name} is at least {threshold:g} % cheaper than {against} at no accuracy level read ({metric}): "
-                f"{others}.")
-    best = max(wins, key=lambda lv: lv.level)
-    saving, say = verdict_of(best)
-    unit = "MACs" if best.unit == "macs" else "passes"
-    how = (f"{against} never got there within the budgets" if saving is None
-           else f"{saving:.1f} % fewer {unit}, finding included")
-    note = ", one seed: no interval" if "no interval" in say else ""
-    rest = f"; not at {others}" if others else ""
-    return (f"{name} is ahead of {against} (at least {threshold:g} % cheaper) up to {best.level:.1f} % {metric} "
-            f"({how}{note}){rest}.")
+    against = "the best baseline" if levels and levels[0].baseline == BEST else "dense"
+    judged = [(lv, lv.judged.get(arm) or _legacy(lv, arm)) for lv in levels]
+    parts = [_ahead_sentence(name, f"cheaper than {against}", judged, threshold, metric)]
+    controlled = [(lv, lv.controlled[arm]) for lv in levels if arm in lv.controlled]
+    if controlled:
+        parts.append(_ahead_sentence("Against its best control it", "cheaper", controlled, threshold, metric))
+    fell = {a: k for a, k in (collapsed or {}).items() if not k.startswith("0 of")}
+    if fell:
+        parts.append("Collapsed (one class predicted): " + ", ".join(f"{a} {k}" for a, k in fell.items()) + ".")
+    return " ".join(parts)
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f", {value:+.1f} %"
+def cheapest_line(levels: list[LevelCost], metric: str) -> str:
+    """The cheapest arm at each level (of the arms that reach it on every seed)."""
+    return (f"Cheapest arm to each level of {metric} (every seed reaching it): "
+            + "; ".join(f"{lv.level:.1f} %: {lv.cheapest or 'none on every seed'}" for lv in levels) + ".")
 
 
+def _ahead_sentence(name: str, what: str, judged: list[tuple[LevelCost, Verdict]], threshold: float,
+                    metric: str) -> str:
+    wins = [f"{lv.level:.1f} %" for lv, v in judged if v.ahead(threshold)]
+    rest = "; ".join(f"{lv.level:.1f} %: {v.text}{_pct(v)}" for lv, v in judged if not v.ahead(threshold))
+    if judged and judged[0][1].n == 1:
+        return f"{name} is ahead at no level of {metric}: one seed has no interval ({rest})."
+    claim = (f"{name} is at least {threshold:g} % {what} (by its interval's lower end, every seed) at "
+             f"{' and '.join(wins)} {metric}" if wins else
+             f"{name} is at least {threshold:g} % {what} at no level of {metric} read")
+    return f"{claim}{'; not at ' if wins and rest else ': ' if rest else ''}{rest}."
+
+
+def _legacy(lv: LevelCost, arm: str) -> Verdict:
+    """A level stored before verdicts were typed: its text, no interval (never ahead)."""
+    text = lv.verdicts.get(arm, lv.verdict) if lv.verdicts else lv.verdict
+    return Verdict(lv.savings.get(arm, lv.saving_pct) if lv.savings else lv.saving_pct, None, None, 0, 0, 0, 0, text)
+
+
+def _pct(v: Verdict) -> str:
+    return "" if v.saving is None else f", {v.saving_label()}"

@@ -18,7 +18,7 @@ from lth_lightning.attacks import threat_model
 from lth_lightning.config import CONTROLS, Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
-from lth_lightning.reports.fronts import budget_rows, headline, level_costs, run_points
+from lth_lightning.reports.fronts import budget_rows, cheapest_line, collapsed_seeds, headline, level_costs, run_points
 from lth_lightning.results import BudgetRun, FrontierResult, LevelCost, StageResult
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import Stage
@@ -115,10 +115,22 @@ def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult
                      Path(find.ticket).parent.name if find and find.ticket else None, result.collapsed)
 
 
-def _headlines(cfg: Config, levels: list[LevelCost], metric: str) -> str:
-    """The headline of every ticket arm (one, unless ``frontier.structures`` adds more)."""
+def controls_of(cfg: Config) -> dict[str, list[str]]:
+    """Ticket arm -> the control arms built from its finding (reinit and the CONTROLS)."""
+    out: dict[str, list[str]] = {}
+    for arm, spec in arm_specs(cfg).items():
+        if spec.kind == "reinit" or spec.kind in CONTROLS:
+            out.setdefault(spec.ticket, []).append(arm)  # type: ignore[arg-type]
+    return out
+
+
+def _headlines(cfg: Config, levels: list[LevelCost], metric: str, collapsed: dict[str, str]) -> str:
+    """The headline of every ticket arm (one, unless ``frontier.structures`` adds more), then the cheapest arm at
+    each level."""
     arms = [a for a in arm_names(cfg) if a.startswith("ticket")] or ["ticket"]
-    return " ".join(headline(levels, cfg.frontier.saving_threshold, metric, a) for a in arms)
+    lines = [headline(levels, cfg.frontier.saving_threshold, metric, a, collapsed if i == 0 else None)
+             for i, a in enumerate(arms)]
+    return " ".join([*lines, cheapest_line(levels, metric)])
 
 
 def run_frontier(cfg: Config) -> FrontierResult:
@@ -126,12 +138,13 @@ def run_frontier(cfg: Config) -> FrontierResult:
     metric = cfg.target_metric()
     dm = build_datamodule(cfg.data)
     runs = _train_runs(cfg, dm, metric)
-    arms, fc = arm_names(cfg), cfg.frontier
-    levels = level_costs(runs, arms, fc)
+    arms, fc, controls = arm_names(cfg), cfg.frontier, controls_of(cfg)
+    levels = level_costs(runs, arms, fc, controls)
+    collapsed = collapsed_seeds(runs, arms, fc.seeds)
     threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(fc.budgets), list(fc.lrs),
-                            list(fc.seeds), budget_rows(runs, arms, fc), levels, _headlines(cfg, levels, metric),
-                            runs, fc.confidence)
+                            list(fc.seeds), budget_rows(runs, arms, fc), levels,
+                            _headlines(cfg, levels, metric, collapsed), runs, fc.confidence, controls, collapsed)
     if is_rank_zero():
         publish_frontier(cfg, result, Path(cfg.run_dir))
     return result
