@@ -90,7 +90,8 @@ class ModelConfig:
     depth: int = 34  # wrn
     widen: int = 10  # wrn's widen factor (WRN-34-10)
     # every model's channel and hidden-unit counts x this (0.5: the narrower net a practitioner tries first),
-    # each rounded to the nearest multiple of width_multiple (at least one); 1: the model as published
+    # each rounded to the nearest multiple of width_multiple (at least one); 1: the model as published. A multiple of
+    # the published net, not of a run's own width: a baseline's model.width=0.5 is half the published LeNet
     width: float = 1.0
     width_multiple: int = 8  # tensor cores want multiples of 8, as prune.channel_multiple does for tickets
     hidden: list[int] = field(default_factory=lambda: [256, 128])  # mlp

@@ -95,3 +95,58 @@ def test_a_control_of_the_other_structure_is_refused():
     model, unstructured = _unstructured_ticket()
     with pytest.raises(TicketError, match="random_channels is no control of an unstructured ticket"):
         control_ticket(unstructured, "random_channels", model, SHAPE, seed=0)
+
+
+def test_a_collapsed_run_is_labelled_and_a_healthy_one_is_not(make_cfg, tmp_path):
+    """LR 1000 drives the net to one class: its validation accuracy is that class's frequency, result.json and
+    stage.json say collapsed. At LR 0.1 the same run predicts several classes."""
+    import dataclasses
+    import json
+
+    from lth_lightning.data import build_datamodule
+    from lth_lightning.tasks.train import run_train
+
+    common = ["trainer.max_epochs=1", "optim.weight_decay=0", "data.train_subset=256", "eval.val_robust_samples=0"]
+    fell = run_train(dataclasses.replace(make_cfg(*common, "optim.lr=1000"), run_dir=str(tmp_path / "fell")))
+    (epoch,) = fell.history
+    labels = build_datamodule(make_cfg(*common).data)
+    labels.setup()
+    counts = torch.bincount(labels.val_set.labels, minlength=10).tolist()
+    assert fell.collapsed and epoch.val_classes == 1
+    assert round(epoch.val_clean * len(labels.val_set) / 100) in counts  # clean accuracy = one class's frequency
+    assert json.loads((tmp_path / "fell" / "stage.json").read_text())["collapsed"] is True
+    assert json.loads((tmp_path / "fell" / "result.json").read_text())["collapsed"] is True
+    healthy = run_train(dataclasses.replace(make_cfg(*common, "optim.lr=0.1"), run_dir=str(tmp_path / "ok")))
+    assert not healthy.collapsed and healthy.history[0].val_classes > 1
+    assert "collapsed" not in json.loads((tmp_path / "ok" / "stage.json").read_text())
+
+
+def test_frontier_controls_and_cheap_baselines_are_costed_in_one_ledger(make_cfg, tmp_path):
+    """A channel ticket with both controls, dense at width 0.5 and FGSM-RS dense, one tiny frontier: the controls
+    are charged no finding and their stages are their own; FGSM-RS costs 2 passes an example to PGD-2's 3; MACs are
+    passes x each net's MACs per pass (narrow = the ticket's shape; width 0.5 fewer than dense)."""
+    from lth_lightning.tasks.frontier import run_frontier
+
+    cfg = make_cfg("experiment=frontier", "prune.structure=channel", "prune.ratio=0.5", "frontier.seeds=[0]",
+                   "frontier.budgets=[1]", "frontier.lrs=[0.2]", "pipeline.find.epochs=1", "attack.steps=2",
+                   "trainer.limit_train_batches=3", "data.test_subset=32",
+                   "frontier.arms=[ticket,dense,random_channels,narrow]",
+                   "++frontier.baselines={dense_w050:['model.width=0.5'],dense_fgsm_rs:['attack.name=fgsm_rs',"
+                   "'eval.catastrophic_drop=10']}")
+    result = run_frontier(cfg)
+    runs = {r.arm: r for r in result.runs}
+    assert set(runs) == {"ticket", "dense", "dense_w050", "dense_fgsm_rs", "random_channels", "narrow"}
+    assert runs["ticket"].find_passes > 0
+    for control in ("random_channels", "narrow"):  # no finding charged, but the mask they came from is named
+        assert runs[control].find_passes == 0 and runs[control].find_stage == runs["ticket"].find_stage
+    first = {a: r.points[0] for a, r in runs.items()}
+    assert first["dense_fgsm_rs"].passes / first["dense"].passes == pytest.approx(2 / 3)
+    per_pass = {a: p.macs / p.passes for a, p in first.items() if a != "ticket"}
+    assert per_pass["narrow"] == per_pass["random_channels"] < per_pass["dense"]
+    assert per_pass["dense_w050"] < per_pass["dense"]  # width 0.5 of the published LeNet (this experiment's is 2)
+    assert per_pass["dense_fgsm_rs"] == per_pass["dense"]
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("narrow-*/result.json"))) == len(list(cache.glob("random_channels-*/result.json"))) == 1
+    assert result.controls == {"ticket": ["random_channels", "narrow"]}
+    md = (tmp_path / "frontier.md").read_text()
+    assert "ticket vs best control: saving | verdict" in md and "charged none" in md and "cheapest arm" in md

@@ -143,3 +143,14 @@ def test_extra_find_lr_arms_are_named_by_their_lr(make_cfg):
     summary = run_fast_ticket(make_cfg(*TINY, "pipeline.arms=[dense]", "pipeline.extra_find_lrs=[0.1]"))
     assert set(summary.arms) == {"ticket@lr0.1", "dense"}
     assert summary.arms["ticket@lr0.1"].find_cost.passes > 0
+
+
+def test_fast_ticket_trains_the_unstructured_controls(make_cfg, tmp_path):
+    """pipeline.arms takes the controls: random_mask trains the ticket's per-layer sparsity, charged no finding."""
+    summary = run_fast_ticket(make_cfg(*TINY, "pipeline.arms=[ticket,random_mask]"))
+    assert set(summary.arms) == {"ticket", "random_mask"}
+    control = summary.arms["random_mask"]
+    assert control.sparsity == pytest.approx(summary.arms["ticket"].sparsity, abs=0.01)
+    assert control.find_cost.passes == 0 and summary.arms["ticket"].find_cost.passes > 0
+    assert len(list((tmp_path / "cache").glob("random_mask-*/result.json"))) == 1
+    assert "| random_mask |" in (tmp_path / "summary.md").read_text()
