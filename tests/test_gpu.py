@@ -29,15 +29,18 @@ INFO = DataInfo(3, 32, 10, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
 STEPS = 12
 
 
-def _train(graph: bool, precision: str) -> tuple[Classifier, dict[str, torch.Tensor]]:
-    """vgg11 with an 80 % mask, PGD-3 without random start (so both paths see the same attack), 12 steps."""
-    attack = AttackConfig(name="pgd", eps=8 / 255, step_size=2 / 255, steps=3, random_start=False)
+def _train(graph: bool, precision: str, noisy: bool = False) -> tuple[Classifier, dict[str, torch.Tensor]]:
+    """vgg11 with an 80 % mask, PGD-3, 12 steps. ``noisy``: the random start and an ε ramp over the first 8 steps
+    on (fresh noise per replay, the ramp's scale read under the graph); else neither, so both paths see the same
+    attack."""
+    attack = AttackConfig(name="pgd", eps=8 / 255, step_size=2 / 255, steps=3, random_start=noisy,
+                          eps_warmup_epochs=8 / STEPS if noisy else 0.0)
     module = Classifier(asdict(ModelConfig(name="vgg11", channels_last=True)), asdict(INFO),
                         asdict(OptimConfig(lr=0.05, schedule="constant")), asdict(attack),
                         asdict(EvalConfig(val_robust_samples=0)), init_seed=0)
     module.masks = MaskSet(compute_masks(prunable_weights(module.model), 0.8, "layer_normalized"))
     module.masks.apply_(module.model)
-    start = {k: v.detach().clone() for k, v in module.model.state_dict().items()}
+    start = {k: v.detach().clone() for k, v in module.model.named_parameters()}  # trainable weights only
     module.cuda_graph = graph
     module.prepare()
     gen = torch.Generator().manual_seed(0)
@@ -48,8 +51,18 @@ def _train(graph: bool, precision: str) -> tuple[Classifier, dict[str, torch.Ten
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         limit_val_batches=0, callbacks=[MaskEnforcer()],
                         deterministic="warn")  # deterministic cuDNN: PGD's sign() would amplify atomic-add noise
+    torch.manual_seed(0)
     trainer.fit(module, train_dataloaders=loader)
     return module, start
+
+
+def _apart(a: Classifier, b: Classifier, start: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """How far ``a``'s trainable weights moved from ``start``, and how far ``b``'s are from ``a``'s (BatchNorm's
+    running statistics and step counters are buffers, left out: they made the tolerance meaningless)."""
+    pa = {k: v.detach().cpu().float() for k, v in a.model.named_parameters()}
+    pb = {k: v.detach().cpu().float() for k, v in b.model.named_parameters()}
+    moved = sum(float((pa[k] - start[k].cpu().float()).norm() ** 2) for k in pa) ** 0.5
+    return moved, sum(float((pa[k] - pb[k]).norm() ** 2) for k in pa) ** 0.5
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
@@ -58,14 +71,47 @@ def test_graphed_steps_train_the_weights_eager_steps_do(precision):
     graphed, _ = _train(True, precision)
     assert eager._graphed is None and graphed._graphed is not None
     assert graphed._graphed.replays == STEPS - GraphedStep.WARMUP  # really replayed, every batch once
-    a, b = eager.model.state_dict(), graphed.model.state_dict()  # both back on the CPU after fit's teardown
-    moved = sum(float((a[k].float() - start[k].float()).norm() ** 2) for k in a) ** 0.5
-    apart = sum(float((a[k].float() - b[k].float()).norm() ** 2) for k in a) ** 0.5
+    moved, apart = _apart(eager, graphed, start)
     assert moved > 0 and apart / moved < (2e-2 if precision == "bf16-mixed" else 1e-3), (apart, moved)
     weights = dict(graphed.model.named_parameters())
     for name, mask in graphed.masks.items():  # pruned weights exactly zero after every replayed step
         pruned = weights[name].detach().cpu()[~mask.bool().cpu()]
         assert pruned.numel() == 0 or float(pruned.abs().max()) == 0.0, name
+
+
+def test_graphed_steps_with_random_start_and_ramp_train_as_eager_ones():
+    """Random starts draw other numbers under the graph than eagerly, so the two runs are compared as training
+    runs (how far they moved, how far apart they end), not bit for bit; the ramp ends at the full ε in both."""
+    eager, start = _train(False, "32-true", noisy=True)
+    graphed, _ = _train(True, "32-true", noisy=True)
+    assert graphed._graphed is not None and graphed._graphed.replays == STEPS - GraphedStep.WARMUP
+    assert eager.train_eps == graphed.train_eps == pytest.approx(8 / 255)
+    moved, apart = _apart(eager, graphed, start)
+    moved_graphed, _ = _apart(graphed, eager, start)
+    assert 0.8 < moved_graphed / moved < 1.25 and apart / moved < 0.5, (moved, moved_graphed, apart)
+
+
+def test_each_replay_draws_fresh_noise_and_reads_the_ramp():
+    """The graph's RNG gives every replay new numbers, and a scale tensor set in place between replays (the ε
+    ramp's) is what the replay reads."""
+    p = torch.nn.Parameter(torch.ones((), device="cuda"))
+    scale = torch.ones((), device="cuda")
+
+    def loss_fn(x, y):
+        noise = torch.rand(8, device="cuda")
+        return (p * scale * (x.sum() + noise.sum())), x
+
+    step = GraphedStep(loss_fn, [p])
+    x, y = torch.zeros(4, device="cuda"), torch.zeros(4, device="cuda")
+    grads = []
+    for i in range(GraphedStep.WARMUP + 3):
+        scale.fill_(1.0 if i < GraphedStep.WARMUP + 2 else 0.0)
+        step(x, y)
+        grads.append(float(p.grad))
+    assert step.replays == 3
+    replayed = grads[GraphedStep.WARMUP:]
+    assert replayed[0] != replayed[1] and all(0 < g < 8 for g in replayed[:2])  # fresh noise, sums of 8 U(0, 1)
+    assert replayed[2] == 0.0  # the scale set before the replay
 
 
 def test_killed_graphed_run_resumes(tmp_path):

@@ -196,3 +196,17 @@ def test_eps_ramp_trains_at_the_ramped_eps_and_logs_it(make_cfg, tmp_path):
     rows = [r for path in tmp_path.rglob("metrics.csv") for r in csv.DictReader(path.open()) if r.get("train/eps")]
     assert [round(float(r["train/eps"]), 6) for r in rows] == [0.15, 0.2]
     assert result.ledger.passes == 2 * 4 * 32 * 3  # epochs × steps × batch × (2 attack steps + 1 update)
+
+
+def test_the_cuda_graph_is_refused_where_a_replay_would_be_wrong():
+    """Checked on any machine: the rules that keep a CUDA-graphed step eager (tests/test_gpu.py runs the graph)."""
+    from lth_lightning.modules.graphed import graph_blocker
+
+    cuda = torch.device("cuda")  # a device object needs no GPU
+    ok = {"device": cuda, "world_size": 1, "precision": "bf16-mixed", "loss": "ce", "compiled": False}
+    assert graph_blocker(**ok) is None
+    assert "accumulate over 2 batches" in graph_blocker(**ok, accumulate=2)  # replays overwrite the gradients
+    assert "DDP" in graph_blocker(**{**ok, "world_size": 2})
+    assert "fp16" in graph_blocker(**{**ok, "precision": "16-mixed"})
+    assert "TRADES" in graph_blocker(**{**ok, "loss": "kl"})
+    assert graph_blocker(**{**ok, "device": torch.device("cpu")}) == "not on a CUDA device"

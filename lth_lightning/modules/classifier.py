@@ -145,6 +145,7 @@ class Classifier(L.LightningModule):
             return
         why = graph_blocker(device=self.device, world_size=self.trainer.world_size,
                             precision=str(self.trainer.precision), compiled=self.model_cfg.compile,
+                            accumulate=self.trainer.accumulate_grad_batches,
                             loss=self.train_attack.loss if self.train_attack is not None else "ce")
         if why is None:
             self._graphed = GraphedStep(self._loss_and_logits, [p for p in self.model.parameters() if p.requires_grad])

@@ -14,7 +14,11 @@ What a capture needs, and how it is met:
 - gradients: each replay writes fresh gradients into the graph's own buffers, which become the
   parameters' ``.grad`` (the module skips ``zero_grad`` and ``backward`` while graphed);
 - autocast's weight-cast cache is off during capture (a cached cast would freeze a stale weight copy);
-- RNG (PGD's random start) is graph-safe in torch: each replay draws new numbers.
+- RNG (PGD's random start) is graph-safe in torch: each replay draws new numbers;
+- capture errors are thread-local: a pin-memory thread (DataLoader workers, data on the host) may run CUDA
+  calls during a capture without breaking it;
+- no gradient accumulation: a replay overwrites the static gradient buffers, so gradients summed over
+  several batches would keep only the last (``graph_blocker`` refuses it).
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         enabled, dtype = torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda")
         torch.cuda.synchronize()
-        with torch.cuda.graph(graph), torch.autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=False):
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"), \
+                torch.autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=False):
             outputs = self._forward_backward(static_x, static_y)
         self.graph, self._static = graph, (static_x, static_y, *outputs)
 
@@ -83,10 +88,13 @@ class GraphedStep:
         return loss, logits
 
 
-def graph_blocker(*, device: torch.device, world_size: int, precision: str, loss: str, compiled: bool) -> str | None:
+def graph_blocker(*, device: torch.device, world_size: int, precision: str, loss: str, compiled: bool,
+                  accumulate: int = 1) -> str | None:
     """Why the train step cannot be captured here (None: it can)."""
     if device.type != "cuda":
         return "not on a CUDA device"
+    if accumulate > 1:
+        return f"gradients accumulate over {accumulate} batches, and a replay overwrites the graph's gradients"
     if world_size > 1:
         return "DDP all-reduces gradients during backward (eager under several processes)"
     if precision.startswith("16"):
