@@ -93,6 +93,7 @@ class StageResult:
     early_bird: EarlyBirdRecord | None = None  # finding with pipeline.find.stop=early_bird
     macs: int | None = None  # multiply-accumulates of one forward pass of one example (FlopCounterMode)
     collapsed: bool = False  # its best epoch predicted one class for every validation input (``collapsed``)
+    cut: dict[str, float] = field(default_factory=dict)  # a finding's prune as achieved: weights/channels_removed
 
     def best(self, metric: str = "val_robust") -> float | None:
         values = [v for h in self.history if (v := h.metric(metric)) is not None]
@@ -178,6 +179,7 @@ class RunInfo:
     prune_ratio: float
     seed: int
     threat: str  # the threat model of every robust number, e.g. "PGD-10 L∞ ε=8/255"
+    cut: str = ""  # what the prune achieved, e.g. "45.5 % of channels (asked 50 %), 74.6 % of weights"
 
 
 @dataclass
@@ -215,6 +217,21 @@ class LevelRow:
 class ImpResult:
     levels: list[LevelRow]
     threat: str | None  # threat model of the robust columns; None: robust evaluation off
+
+
+def describe_cut(cuts: list[dict[str, float]], asked: float) -> str:
+    """What prunes achieved, over seeds (a range when they differ): channels beside weights for channel tickets,
+    whose counts are rounded to multiples (so the channel cut is not the ratio asked)."""
+    def span(key: str) -> str:
+        values = sorted({100 * c[key] for c in cuts if key in c})
+        return f"{values[0]:.1f} %" if len(values) == 1 else f"{values[0]:.1f}–{values[-1]:.1f} %"
+
+    if not cuts or "weights_removed" not in cuts[0]:
+        return ""
+    if "channels_removed" in cuts[0]:
+        return f"{span('channels_removed')} of channels removed (asked {100 * asked:g} %), {span('weights_removed')} " \
+               "of the conv and linear weights"
+    return f"{span('weights_removed')} of the conv and linear weights removed (asked {100 * asked:g} %)"
 
 
 def rounded(value: float | None) -> float | None:
@@ -376,4 +393,5 @@ class FrontierResult:
     runs: list[BudgetRun] = field(default_factory=list)
     confidence: float = 0.9  # of the verdicts' t intervals
     controls: dict[str, list[str]] = field(default_factory=dict)  # ticket arm -> its control arms
+    cuts: dict[str, str] = field(default_factory=dict)  # ticket arm -> what its prune achieved, over the seeds
     collapsed: dict[str, str] = field(default_factory=dict)  # arm -> "k of n seeds" whose every run collapsed

@@ -88,6 +88,22 @@ def test_global_threshold_removes_the_lowest_channels_and_never_empties_a_layer(
         keep_channels({"a": torch.tensor([0.1, 0.2]), "b": torch.tensor([1.0, 2.0, 3.0, 4.0])}, 0.34)
 
 
+def test_alignment_keeps_a_multiple_per_group_so_no_ratio_empties_one():
+    """#25's decision: with channel_multiple 8 a group keeps at least 8 channels, so LeNet at 0.93 (whose global
+    threshold empties conv 1) is a ticket of 8 + 16 + 16 channels, not an error; a group narrower than the multiple
+    keeps every channel; the achieved cut is what removed_fraction says (88.6 % here), not the ratio asked."""
+    from lth_lightning.pruning.channels import removed_fraction
+
+    model, shape, _, _ = _ticket("lenet")
+    scores = channel_scores(model, shape)
+    assert {k: len(v) for k, v in scores.items()} == {"net.features.0": 32, "net.features.3": 64, "net.fc.1": 256}
+    kept = keep_channels(scores, 0.93, 8)
+    assert [len(v) for v in kept.values()] == [8, 16, 16]
+    assert removed_fraction(scores, kept) == pytest.approx(1 - 40 / 352)  # 88.6 % removed, 93 % asked
+    narrow = keep_channels({"a": torch.arange(6.0), "b": torch.arange(64.0)}, 0.9, 8)
+    assert len(narrow["a"]) == 6 and len(narrow["b"]) == 8
+
+
 def test_aligned_counts_are_multiples_near_the_global_cut():
     scores = {"a": torch.arange(40.0), "b": torch.arange(20.0) + 100, "c": torch.arange(6.0) + 50}
     plain = keep_channels(scores, 0.5)
@@ -189,9 +205,27 @@ def test_fast_ticket_with_channel_tickets_trains_compact_arms(make_cfg, tmp_path
     ticket_path = next((tmp_path / "cache").glob("find-*/ticket.pt"))
     ticket = load_ticket(ticket_path)
     assert ticket.structured and ticket.provenance["structure"] == "channel"
+    # what was achieved, beside what was asked: channels after rounding, and the weights that takes with it
+    prov = ticket.provenance
+    widths = {"net.features.0": 64, "net.features.3": 128, "net.fc.1": 512}  # LeNet at width 2
+    kept = sum(len(v) for v in ticket.channels.values())
+    assert prov["sparsity"] == 0.5 and prov["channels_removed"] == pytest.approx(1 - kept / sum(widths.values()),
+                                                                                  abs=1e-4)
+    assert prov["weights_removed"] == pytest.approx(arms["ticket"].sparsity / 100, abs=1e-3)
+    assert "depth" not in prov["model"] and "shape" not in prov["data"]  # WRN's depth, synthetic data: not applied
+    assert (f"(achieved: {100 * prov['channels_removed']:.1f} % of channels removed (asked 50 %), "
+            f"{100 * prov['weights_removed']:.1f} % of the conv and linear weights)") in (tmp_path / "summary.md").read_text()
     assert tickets_cli(["show", str(ticket_path)]) == 0
     shown = capsys.readouterr().out
     assert "parameters: dense" in shown and "MACs per example: dense" in shown
+    assert f"channels removed: {prov['channels_removed']:.1%}" in shown and "asked 0.5" in shown
+    assert f"removes {prov['weights_removed']:.1%} of the conv and linear weights" in shown
+    # task=eval of the compacted ticket's checkpoint: its weight sparsity against the full net, as training says
+    from lth_lightning.tasks.evaluate import run_eval
+
+    ckpt = next((tmp_path / "cache").glob("ticket-*/checkpoints/last.ckpt"))
+    evaluated = run_eval(make_cfg("experiment=fast_ticket", "task=eval", f"ckpt_path={ckpt}"))
+    assert evaluated.sparsity == pytest.approx(arms["ticket"].sparsity, abs=0.05)  # the summary rounds to 0.1
 
 
 def test_frontier_puts_unstructured_and_channel_tickets_side_by_side(make_cfg, tmp_path):

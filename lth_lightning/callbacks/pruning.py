@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from lth_lightning.config import PruneConfig
-from lth_lightning.pruning.channels import channel_masks, channel_scores, groups, keep_channels
+from lth_lightning.pruning.channels import channel_masks, channel_scores, groups, keep_channels, removed_fraction
 from lth_lightning.pruning.criteria import compute_masks
 from lth_lightning.pruning.masks import MaskSet, prunable_weights
 from lth_lightning.pruning.reset import reset_weights, snapshot
@@ -60,21 +60,27 @@ class PruneCallback(L.Callback):
         self.cfg, self.target = cfg, target
         self.reset_state, self.reinit = reset_state, reinit
         self.kept: dict[str, torch.Tensor] = {}
+        self.achieved: dict[str, float] = {}  # what the prune removed: weights, and channels for channel tickets
 
     def prune(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> None:
         channels = self._set_masks(model, masks, shape)
         state = self.reset_state() if self.reset_state and self.cfg.reset in ("init", "rewind") else None
         fresh = self.reinit() if self.reinit and self.cfg.reset == "reinit" else None
         reset_weights(model, masks, self.cfg.reset, state, fresh)
-        what = f"{self.target:.0%} of channels, " if self.kept else ""
-        rank_zero_info(f"pruned {what}{masks.sparsity()['overall']:.1%} of weights ({self.cfg.criterion}); "
+        self.achieved["weights_removed"] = round(masks.sparsity()["overall"], 4)
+        cut = self.achieved.get("channels_removed")
+        what = "" if cut is None else (f"{cut:.1%} of channels (asked {self.target:.0%}; counts rounded to multiples "
+                                       f"of {self.cfg.channel_multiple}), ")
+        rank_zero_info(f"pruned {what}{self.achieved['weights_removed']:.1%} of weights ({self.cfg.criterion}); "
                        f"{channels} BN channels masked; weights reset: {self.cfg.reset}")
 
     def _set_masks(self, model: nn.Module, masks: MaskSet, shape: tuple[int, ...]) -> int:
         """Cut to the target: whole channels (``structure=channel``) or weights; returns BN channels masked."""
         if self.cfg.structure == "channel":
             traced = groups(model, shape)  # one trace for the scores and the masks
-            self.kept = keep_channels(channel_scores(model, shape, traced), self.target, self.cfg.channel_multiple)
+            scores = channel_scores(model, shape, traced)
+            self.kept = keep_channels(scores, self.target, self.cfg.channel_multiple)
+            self.achieved["channels_removed"] = round(removed_fraction(scores, self.kept), 4)
             for name, mask in channel_masks(model, shape, self.kept, traced).items():
                 masks.set(name, mask)
             return sum(int((~m).sum()) for n, m in masks.items() if m.dim() == 1 and n.endswith(".weight"))

@@ -160,11 +160,16 @@ class Classifier(L.LightningModule):
         if self._graphed is None:  # a replay overwrites the graph's gradient buffers; nothing accumulates
             super().optimizer_zero_grad(epoch, batch_idx, optimizer)
 
+    @property
+    def weight_sparsity(self) -> float:
+        """Fraction of the full net's conv and linear weights that are zero: masked, or cut by compaction."""
+        return self.masks.sparsity()["overall"] if len(self.masks) else self.compact_sparsity
+
     def on_train_start(self) -> None:
         # the sparsity this run trains at (an end-of-fit prune changes the masks afterwards)
-        sparsity = self.masks.sparsity()
-        self.trained_sparsity = sparsity["overall"] if len(self.masks) else self.compact_sparsity
+        self.trained_sparsity = self.weight_sparsity
         if self.logger is not None and len(self.masks):
+            sparsity = self.masks.sparsity()
             self.logger.log_metrics({f"sparsity/{name}": value for name, value in sparsity.items()}, step=0)
 
     def on_train_epoch_start(self) -> None:

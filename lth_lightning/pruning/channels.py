@@ -83,7 +83,11 @@ def keep_channels(scores: dict[str, torch.Tensor], ratio: float, multiple: int =
     """Kept channel indices per group: one global threshold removes ``round(ratio * total)`` channels, then
     each group's count is rounded to the nearest multiple of ``multiple`` (at least one multiple, at most the
     group's width), keeping its best-scored channels. Tensor cores want channel counts in multiples of 8: a
-    compact layer of 35 channels runs no faster on a GPU than one of 64."""
+    compact layer of 35 channels runs no faster on a GPU than one of 64.
+
+    So the cut achieved differs from ``ratio`` (``removed_fraction`` says by how much); with ``multiple > 1`` no
+    ratio empties a group (it keeps at least one multiple), and a group narrower than ``multiple`` keeps every
+    channel. With ``multiple = 1`` a ratio that would empty a group is refused."""
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"channel ratio {ratio} must be in [0, 1)")
     flat = torch.cat(list(scores.values()))
@@ -93,13 +97,20 @@ def keep_channels(scores: dict[str, torch.Tensor], ratio: float, multiple: int =
     for root, s in scores.items():
         kept = keep[offset : offset + s.numel()].nonzero().flatten()
         offset += s.numel()
-        if kept.numel() == 0:
-            raise TicketError(f"prune.ratio={ratio} would remove every channel of {root}: lower the ratio")
+        if kept.numel() == 0 and multiple == 1:
+            raise TicketError(f"prune.ratio={ratio} would remove every channel of {root}: lower the ratio (or "
+                              "align with prune.channel_multiple > 1, which keeps at least one multiple per group)")
         count = min(s.numel(), max(multiple, multiple * round(kept.numel() / multiple)))
         if count != kept.numel():  # the group's best ``count`` channels instead
             kept = torch.sort(s, descending=True, stable=True).indices[:count].sort().values
         out[root] = kept
     return out
+
+
+def removed_fraction(scores: dict[str, torch.Tensor], kept: dict[str, torch.Tensor]) -> float:
+    """The fraction of all scored channels a ticket removes (what was achieved, after rounding)."""
+    total = sum(len(s) for s in scores.values())
+    return 1.0 - sum(len(kept[root]) for root in scores) / total
 
 
 def keep_mask(scores: dict[str, torch.Tensor], kept: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -18,6 +18,7 @@ def _sizes(ticket: Ticket) -> str:
     from lth_lightning.config import ModelConfig
     from lth_lightning.data import DataInfo
     from lth_lightning.models import build_model
+    from lth_lightning.pruning import MaskSet
     from lth_lightning.pruning.channels import compact_state, macs, params
 
     prov = ticket.provenance
@@ -30,7 +31,12 @@ def _sizes(ticket: Ticket) -> str:
     compact_state(ticket, net, info.shape)  # net is now the compact net, at the ticket's weights
     small_params, small_macs = params(net), macs(net, info.shape)
     kept = ", ".join(f"{k} {len(v)}" for k, v in ticket.channels.items())
-    return (f"channels kept: {kept}\nparameters: dense {dense_params:,} -> compact {small_params:,} "
+    widths = {k: ticket.weights[f"{k}.weight"].shape[0] for k in ticket.channels}
+    n_kept, n_all = sum(len(v) for v in ticket.channels.values()), sum(widths.values())
+    weights = MaskSet(ticket.masks).sparsity()["overall"]
+    return (f"channels kept: {kept}\nchannels removed: {1 - n_kept / n_all:.1%} ({n_all - n_kept} of {n_all}; "
+            f"asked {prov.get('sparsity', '?')}), which removes {weights:.1%} of the conv and linear weights\n"
+            f"parameters: dense {dense_params:,} -> compact {small_params:,} "
             f"({small_params / dense_params:.1%})\nMACs per example: dense {dense_macs:,} -> compact "
             f"{small_macs:,} ({small_macs / dense_macs:.1%})")
 

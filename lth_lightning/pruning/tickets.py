@@ -66,10 +66,14 @@ class Ticket:
 
 
 def provenance(cfg: Config, **extra: Any) -> dict[str, Any]:
-    """How a ticket was made: full model and data config, pruning, seed, code version, plus ``extra``."""
-    data = {k: v for k, v in asdict(cfg.data).items() if k not in ("root", "download", "num_workers")}
+    """How a ticket was made: the model and data settings that applied (not, say, WRN's depth on a LeNet), pruning,
+    seed, code version, plus ``extra`` (``sparsity``: the cut asked; ``weights_removed``/``channels_removed``: the
+    cut achieved after rounding)."""
+    skip = cfg.data.unused() | {"root", "download", "num_workers"}
+    data = {k: v for k, v in asdict(cfg.data).items() if k not in skip}
+    model = {k: v for k, v in asdict(cfg.model).items() if k not in cfg.model.unused()}
     structure = {"channel_multiple": cfg.prune.channel_multiple} if cfg.prune.structure == "channel" else {}
-    return {"model": asdict(cfg.model), "data": data, "structure": cfg.prune.structure, **structure,
+    return {"model": model, "data": data, "structure": cfg.prune.structure, **structure,
             "criterion": cfg.prune.criterion,
             "include_classifier": cfg.prune.include_classifier, "reset": cfg.prune.reset, "seed": cfg.seed,
             "code_version": code_version(), **extra}

@@ -56,6 +56,8 @@ def render_frontier(result: FrontierResult) -> str:
              "ticket arms and reinit; the controls (random_mask, random_channels, narrow) need no finding and are "
              f"charged none. Savings are in {unit}. Each arm's front is the upper envelope of every epoch of every "
              f"run (budgets {result.budgets} epochs × peak LRs {result.lrs}). Levels: {LEVELS_NOTE}.", "",
+             *([("Tickets (as pruned, over the seeds): " + "; ".join(f"{a}: {c}" for a, c in result.cuts.items()
+                                                                     if c) + "."), ""] if result.cuts else []),
              "## Cheapest cost to reach each accuracy level", "",
              "| level % | " + " | ".join(f"{a} {unit}" for a in cost_arms) + " | "
              + " | ".join(f"{a} s" for a in cost_arms) + " | "

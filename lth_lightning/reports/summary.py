@@ -27,6 +27,7 @@ from lth_lightning.results import (
     StageResult,
     Summary,
     UnitSaving,
+    describe_cut,
     fmt,
     rounded,
 )
@@ -75,8 +76,9 @@ def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, St
         raise ConfigError(f"no {metric} was measured in the reference arm; check eval settings")
     target = best - cfg.pipeline.target_margin
     threat = next((r.test.threat for r in arms.values() if r.test and r.test.threat), None)
+    cut = describe_cut([finds["ticket"].cut], cfg.prune.cut) if "ticket" in finds else ""
     info = RunInfo(cfg.data.name, cfg.model.name, cfg.attack.name, cfg.pipeline.find.attack, cfg.pipeline.find.lr,
-                   cfg.prune.ratio, cfg.seed, threat.label() if threat else "not measured")
+                   cfg.prune.ratio, cfg.seed, threat.label() if threat else "not measured", cut)
     summary = Summary(round(target, 2), metric, info,
                       {name: arm_summary(res, target, metric, finds.get(name)) for name, res in arms.items()})
     if "ticket" in summary.arms and "dense" in summary.arms:
@@ -107,15 +109,16 @@ def render_markdown(summary: Summary) -> str:
     lines = [
         f"# fast_ticket: {c.model} on {c.data} (seed {c.seed})",
         "",
-        f"Ticket: prune {c.prune_ratio:.0%} after {c.find_attack} training at LR {c.find_lr:g}, "
-        f"reset. Arms trained with {c.attack}. Robust accuracy: **{c.threat}** (– = not measured).",
+        f"Ticket: prune {c.prune_ratio:.0%} after {c.find_attack} training at LR {c.find_lr:g}"
+        f"{f' (achieved: {c.cut})' if c.cut else ''}, reset. Arms trained with {c.attack}. "
+        f"Robust accuracy: **{c.threat}** (– = not measured).",
         f"Target: {METRIC_NAMES[summary.target_metric]} ≥ **{summary.target:.2f} %** "
         "(dense best minus the margin). Cost = training time (validation excluded) and forward passes "
         "summed over every training example seen.",
         "",
-        "| arm | sparsity % | MACs/pass | epochs | epoch-1 robust % | best robust % | best clean % | epochs→target "
-        "| train s→target | passes→target | finding passes | training passes | test clean % | test PGD % "
-        "| test AA % |",
+        "| arm | weight sparsity % | MACs/pass | epochs | epoch-1 robust % | best robust % | best clean % "
+        "| epochs→target | train s→target | passes→target | finding passes | training passes | test clean % "
+        "| test PGD % | test AA % |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in summary.arms.items():

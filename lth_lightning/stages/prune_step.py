@@ -59,9 +59,10 @@ def prune_step(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataMod
         record = early_bird.record(stage.epochs) if early_bird is not None else None
         if is_rank_zero():
             epochs = (record.stopped_epoch or stage.epochs) if record else stage.epochs
-            prov = provenance(cfg, sparsity=target, level=level, lr=cfg.optim.lr, epochs=epochs,
-                              attack=cfg.attack.name, stage=stage.identity, info=asdict(dm.info), **about)
+            prov = provenance(cfg, sparsity=target, level=level, lr=cfg.optim.lr, epochs=epochs,  # sparsity: asked
+                              attack=cfg.attack.name, stage=stage.identity, info=asdict(dm.info),
+                              **pruner.achieved, **about)  # weights_removed, channels_removed: achieved
             save_ticket(ticket_path, Ticket(trained.masks.as_dict(), snapshot(trained.model), prov, pruner.kept))
-        return {"ticket": str(ticket_path), "early_bird": record}
+        return {"ticket": str(ticket_path), "early_bird": record, "cut": dict(pruner.achieved)}
 
     return run_stage(stage, out_dir, module, dm, name, callbacks, test=test, after_fit=write_ticket)

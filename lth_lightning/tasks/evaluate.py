@@ -63,7 +63,7 @@ def run_eval(cfg: Config) -> EvalResult:
     trainer = build_trainer(cfg.trainer, Path(cfg.run_dir), 1, [], False)
     metrics = trainer.test(module, dataloaders=loader, verbose=False)[0]
     result = EvalResult(str(cfg.ckpt_path or cfg.ticket), cfg.eval_split,
-                        round(100 * module.masks.sparsity()["overall"], 2), test_result(metrics, module))
+                        round(100 * module.weight_sparsity, 2), test_result(metrics, module))  # of the full net
     if is_rank_zero():
         write_json(Path(cfg.run_dir) / "eval.json", result)
         t = result.test

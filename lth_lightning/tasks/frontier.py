@@ -19,7 +19,7 @@ from lth_lightning.config import CONTROLS, Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
 from lth_lightning.reports.fronts import budget_rows, cheapest_line, collapsed_seeds, headline, level_costs, run_points
-from lth_lightning.results import BudgetRun, FrontierResult, LevelCost, StageResult
+from lth_lightning.results import BudgetRun, FrontierResult, LevelCost, StageResult, describe_cut
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import Stage
 from lth_lightning.stages.runner import is_rank_zero
@@ -87,12 +87,16 @@ def _find(cfg: Config, dm: ImageDataModule, seed: int, structure: str) -> tuple[
     return find_ticket(dataclasses.replace(cfg, seed=seed, prune=prune), dm, cfg.pipeline.find.lr)
 
 
-def _train_runs(cfg: Config, dm: ImageDataModule, metric: str) -> list[BudgetRun]:
+def _train_runs(cfg: Config, dm: ImageDataModule, metric: str,
+                cuts: dict[str, list[dict[str, float]]]) -> list[BudgetRun]:
+    """Every run of every arm; ``cuts`` collects each ticket arm's achieved prune per seed."""
     fc, runs, specs = cfg.frontier, [], arm_specs(cfg)
     consumed = {spec.ticket for spec in specs.values() if spec.ticket}
     variants = {arm: with_overrides(cfg, list(spec.overrides), arm) for arm, spec in specs.items()}
     for seed in fc.seeds:
         tickets = {a: _find(cfg, dm, seed, s) for a, s in ticket_arms(cfg).items() if a in consumed}
+        for arm, (_, found) in tickets.items():
+            cuts.setdefault(arm, []).append(found.cut)
         for budget in fc.budgets:
             for lr in fc.lrs:
                 for arm, spec in specs.items():
@@ -133,18 +137,26 @@ def _headlines(cfg: Config, levels: list[LevelCost], metric: str, collapsed: dic
     return " ".join([*lines, cheapest_line(levels, metric)])
 
 
+def _cuts(cfg: Config, cuts: dict[str, list[dict[str, float]]]) -> dict[str, str]:
+    """Each ticket arm's achieved prune over the seeds, beside the cut its structure asked for."""
+    structures = ticket_arms(cfg)
+    return {a: describe_cut(c, dataclasses.replace(cfg.prune, structure=structures[a]).cut) for a, c in cuts.items()}
+
+
 def run_frontier(cfg: Config) -> FrontierResult:
     check(cfg)
     metric = cfg.target_metric()
     dm = build_datamodule(cfg.data)
-    runs = _train_runs(cfg, dm, metric)
+    cuts: dict[str, list[dict[str, float]]] = {}
+    runs = _train_runs(cfg, dm, metric, cuts)
     arms, fc, controls = arm_names(cfg), cfg.frontier, controls_of(cfg)
     levels = level_costs(runs, arms, fc, controls)
     collapsed = collapsed_seeds(runs, arms, fc.seeds)
     threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(fc.budgets), list(fc.lrs),
                             list(fc.seeds), budget_rows(runs, arms, fc), levels,
-                            _headlines(cfg, levels, metric, collapsed), runs, fc.confidence, controls, collapsed)
+                            _headlines(cfg, levels, metric, collapsed), runs, fc.confidence, controls,
+                            _cuts(cfg, cuts), collapsed)
     if is_rank_zero():
         publish_frontier(cfg, result, Path(cfg.run_dir))
     return result
