@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 import lth_lightning  # noqa: F401  (torchvision compatibility before lightning is imported)
 from lth_lightning.config import Config, register_schema, validate
 from lth_lightning.errors import ConfigError, UserError
-from lth_lightning.preflight import check_groups, check_output_dirs, check_override_keys, config_groups
+from lth_lightning.preflight import check_groups, check_output_dirs, check_override_keys, check_read, config_groups
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 register_schema()
@@ -119,6 +119,28 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return [f"++{a}" if a.startswith(tuple(f"{k}=" for k in DICT_SETTINGS)) else a for a in argv]
 
 
+def compose_and_validate(args: list[str]) -> Config | None:
+    """The config this command runs, composed and validated before Hydra writes anything (``.hydra/``, the log):
+    a bad value is one line, and an output folder holds only runs that started. A multirun composes each job
+    in its own process (None here: each job validates itself)."""
+    if any(a in ("-m", "--multirun") for a in args):
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lth_lightning.errors import first_line
+
+    plain = [a for a in args if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            raw = compose("config", overrides=[*plain, "run_dir=."])  # run_dir: Hydra's own, set when it runs
+    except (HydraException, OmegaConfBaseException) as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"{first_line(err)}: {first_line(cause)}" if cause is not err else first_line(err)) from None
+    return validate(raw)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["tickets"]:  # a plain subcommand, not a Hydra run
         from lth_lightning.pruning.cli import main as tickets_main
@@ -131,6 +153,16 @@ def main() -> None:
         check_override_keys(args, Config, groups)
         if not any(a.startswith(("--help", "-h", "--cfg", "-c", "--info", "--hydra-help")) for a in args):
             check_output_dirs(args)
+            composed = compose_and_validate(args)
+            if composed is not None:
+                from lth_lightning.data.sources import check_present
+
+                check_read(args, composed.unread(), composed.task)
+                check_present(composed.data.name, composed.data.root, composed.data.download)
+                if composed.task in ("fast_ticket", "frontier"):
+                    from lth_lightning.stages.arms import check
+
+                    check(composed)  # one-shot pruning, a target that is measured, a writable cache
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

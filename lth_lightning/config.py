@@ -22,6 +22,8 @@ from lth_lightning.errors import ConfigError, first_line
 NO_EFFECT = {"identity": False}
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "synthetic")
+DATA_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+               "cifar100": (3, 32, 32), "svhn": (3, 32, 32)}  # one image (C, H, W); synthetic: data.shape
 MODELS = ("lenet", "madry_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
 ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
 CRITERIA = ("global", "layerwise", "layer_normalized", "random")
@@ -472,9 +474,26 @@ class Config:
             _require("ticket_variants" not in where or not any(str(o).startswith("model.") for o in overrides),
                      f"{where}: a ticket variant trains the found ticket, whose net is fixed: no model.* override")
         self._check_controls()
+        self._check_eps()
         _require(self.task != "train" or self.ticket is None or self.prune.name == "none",
                  f"ticket=<file> trains that ticket and prune={self.prune.name} would prune a net of its own: "
                  "drop one (prune=none to train the ticket, no ticket= to prune)")
+
+    def unread(self) -> dict[str, str]:
+        """Settings (dotted keys, or sections ending in '.') this task never reads, and why: given on the command
+        line they would change nothing it computes, or silently retrain what it would not."""
+        task, out = self.task, {}
+        if task != "frontier":
+            out["frontier."] = (f"task={task} reads no frontier.* setting (the frontier experiments select "
+                                "task=frontier; fast_ticket runs one seed: seed=N)")
+        if task in ("train", "eval"):
+            out["pipeline."] = f"task={task} runs one model; pipeline.* belongs to task=fast_ticket and task=frontier"
+        if task == "frontier":
+            out |= {"pipeline.ticket_epochs": "the frontier trains every arm at each of frontier.budgets",
+                    "pipeline.arms": "the frontier's arms are frontier.arms",
+                    "pipeline.extra_find_lrs": "the frontier finds one ticket per seed at pipeline.find.lr",
+                    "pipeline.dense_overrides": "the frontier's dense variants are frontier.baselines"}
+        return out
 
     def target_metric(self) -> str:
         """The metric arms race to: as configured, else robust accuracy when it is measured, else clean."""
@@ -494,6 +513,19 @@ class Config:
             for key in ("baselines", "ticket_variants"):
                 out |= {f"frontier.{key}.{n}": v for n, v in getattr(self.frontier, key).items()}
         return out
+
+    def _check_eps(self) -> None:
+        """Attacks work in [0, 1] pixel space: an L∞ ε above 1 (or an L2 ε above the input's diameter) covers every
+        image, and ε=8 trains a net to chance without a word. 8/255 was probably meant."""
+        size = self.data.shape if self.data.name == "synthetic" else DATA_SHAPES[self.data.name]
+        for key, eps, norm in (("attack.eps", self.attack.eps, "l2" if self.attack.name == "pgd_l2" else "linf"),
+                               ("eval.eps", self.eval.eps, self.eval.norm)):
+            top = 1.0 if norm == "linf" else (size[0] * size[1] * size[2]) ** 0.5
+            if eps is None:  # eval.eps null: the training attack's
+                continue
+            _require(eps <= top,
+                     f"{key}={eps:g} is above {top:g}, the largest {norm} distance between two images: attacks work "
+                     f"in [0, 1] pixel space (for {eps:g}/255 write {eps / 255:.4g})")
 
     def _check_controls(self) -> None:
         """A control arm needs a ticket of the structure it controls among the task's ticket arms."""

@@ -55,6 +55,17 @@ def check_override_keys(overrides: Iterable[str], schema: type, groups: Mapping[
             node = hints[part]
 
 
+def check_read(overrides: Iterable[str], unread: Mapping[str, str], task: str) -> None:
+    """An override of a setting the task never reads (``Config.unread``) is refused, with what it means."""
+    for arg in overrides:
+        key, sep, _ = arg.lstrip("+~").partition("=")
+        if not sep or arg.startswith("-"):
+            continue
+        for prefix, why in unread.items():
+            if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
+                raise ConfigError(f"{key} is not read by task={task}: {why}")
+
+
 def writable_dir(path: str | Path, key: str) -> None:
     """Create ``path`` (as the run would) and prove a file can be written there."""
     target = Path(str(path).split("$", 1)[0] or ".")  # the part before any ${...} interpolation

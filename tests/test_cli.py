@@ -50,6 +50,21 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
         (["prune.ratoi=0.5"], "error: prune.ratoi is not a setting; did you mean prune.ratio?"),
         (["hydra.run.dir={file}/run"], "error: hydra.run.dir={file}/run is not a writable folder"),
         (["hydra.run.dir=/proc/lth_run"], "error: hydra.run.dir=/proc/lth_run is not a writable folder"),
+        # composed and validated before Hydra writes .hydra/ or a log (#26)
+        (["prune.ratio=80%"], "error: Error merging override prune.ratio=80%: Value '80%' of type 'str' could not "
+                              "be converted to Float"),
+        (["prune.ratio=1.5"], "error: prune.ratio=1.5 must be in [0, 1)"),
+        (["attack=pgd", "attack.eps=8"], "attacks work in [0, 1] pixel space (for 8/255 write 0.03137)"),
+        (["attack=pgd_l2", "attack.eps=9"], "error: attack.eps=9 is above 8, the largest l2 distance"),  # 8x8 digits
+        (["experiment=fast_ticket", "frontier.seeds=[0,1,2]"],
+         "error: frontier.seeds is not read by task=fast_ticket: task=fast_ticket reads no frontier.* setting"),
+        (["experiment=frontier", "pipeline.ticket_epochs=3"],
+         "error: pipeline.ticket_epochs is not read by task=frontier: the frontier trains every arm at each of "
+         "frontier.budgets"),
+        (["pipeline.arms=[ticket]"], "error: pipeline.arms is not read by task=train"),
+        (["data=mnist", "data.root={tmp}/nowhere"], "error: mnist not found under {tmp}/nowhere"),
+        (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
+         "error: pipeline.cache_dir={file}/cache is not a writable folder"),
     ],
 )
 def test_bad_command_line_is_refused_before_hydra(tmp_path, monkeypatch, capsys, args, expected):
@@ -61,14 +76,13 @@ def test_bad_command_line_is_refused_before_hydra(tmp_path, monkeypatch, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected.format(**fill) in err[0]
     assert fill["file"].read_text() == "keep me"  # nothing already written is touched
+    assert not any((tmp_path / "run").glob("*"))  # and nothing written: no .hydra/, no log, no stage.json
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [  # found once the config is composed: the real entry point, in a subprocess
         (["ticket={empty}"], "is empty (0 bytes): not a ticket"),
-        (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
-         "error: pipeline.cache_dir={file}/cache is not a writable folder"),
         (["experiment=fast_ticket", "attack=none", "pipeline.find.attack=none", "pipeline.target_metric=val_robust"],
          "use pipeline.target_metric=val_clean"),
     ],

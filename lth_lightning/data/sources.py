@@ -68,6 +68,17 @@ def _torchvision_split(name: str, root: str, train: bool, download: bool) -> Spl
     return _to_tensors(name, ds)
 
 
+def check_present(name: str, root: str, download: bool) -> None:
+    """Before a run starts (and writes anything): the folder a torchvision dataset reads is there, unless it is to
+    be downloaded. The loader checks the files themselves; this catches a wrong ``data.root`` at once."""
+    if name in ("digits", "synthetic") or download:
+        return
+    folder = Path(root) / ("" if name == "svhn" else type_dir(name))
+    if not folder.is_dir() or (name == "svhn" and not (folder / "train_32x32.mat").is_file()):
+        raise DataError(f"{name} not found under {Path(root).resolve()}; pass data.download=true, or "
+                        f"data.root=<folder holding {type_dir(name)}>")
+
+
 def type_dir(name: str) -> str:
     return {"mnist": "MNIST/raw", "fashion_mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py",
             "cifar100": "cifar-100-python", "svhn": "train_32x32.mat/test_32x32.mat"}[name]
