@@ -150,6 +150,8 @@ class ArmSummary:
     history: list[EpochRecord]
     find_stop: EarlyBirdRecord | None = None  # how the ticket's finding ended (early-bird)
     macs_per_pass: int | None = None  # MACs of one forward pass of one example (a compact arm's are fewer)
+    checkpoint: str | None = None  # its best checkpoint (in the stage cache; linked from the run dir)
+    ticket: str | None = None  # the ticket file it trained from (ticket arms)
 
 
 @dataclass
@@ -189,6 +191,7 @@ class Summary:
     config: RunInfo
     arms: dict[str, ArmSummary] = field(default_factory=dict)
     pipeline: PipelineCost | None = None
+    verdict: str = ""  # one line first: did the ticket reach the target, at what cost and accuracy
 
 
 @dataclass

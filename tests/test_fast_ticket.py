@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,7 +68,7 @@ def _results_only(data):
     """A result with its wall-clock fields and paths removed: what must be bit-identical on CPU."""
     if isinstance(data, dict):
         return {k: _results_only(v) for k, v in data.items()
-                if "seconds" not in k and k not in ("dir", "best_checkpoint", "ticket")}
+                if "seconds" not in k and k not in ("dir", "best_checkpoint", "checkpoint", "ticket")}
     if isinstance(data, list):
         return [_results_only(v) for v in data]
     return data
@@ -154,3 +155,36 @@ def test_fast_ticket_trains_the_unstructured_controls(make_cfg, tmp_path):
     assert control.find_cost.passes == 0 and summary.arms["ticket"].find_cost.passes > 0
     assert len(list((tmp_path / "cache").glob("random_mask-*/result.json"))) == 1
     assert "| random_mask |" in (tmp_path / "summary.md").read_text()
+
+
+def test_summary_says_first_that_the_ticket_missed_and_where_its_files_are(make_cfg, tmp_path, capsys):
+    """#26: the summary opens with one verdict line (never a bare "saving" under a footnote about reaching the
+    target); summary.json holds each arm's best checkpoint and ticket, linked in the run dir."""
+    import dataclasses
+
+    from lth_lightning.reports.summary import verdict_line
+
+    summary = run_fast_ticket(make_cfg(*TINY))
+    md = (tmp_path / "summary.md").read_text()
+    assert summary.verdict and md.splitlines()[2] == f"**{summary.verdict}**"  # under the title, before any table
+    out = capsys.readouterr().out
+    assert out.index(summary.verdict) < out.index("| arm |")  # the console too: the verdict before the tables
+    # the same run, had the ticket stopped at 40 % robust: it says so, then what the short schedule saved
+    ticket, dense = summary.arms["ticket"], summary.arms["dense"]
+    missed = dataclasses.replace(ticket, to_target=CostToTarget(), best_val_robust=40.0)
+    summary.arms["ticket"] = missed
+    full = summary.pipeline.macs.saving_full_pct
+    assert verdict_line(summary) == (
+        f"The ticket did not reach the target (best 40.0 vs {summary.target:.1f} %); its shorter schedule costs "
+        f"{abs(full):.1f} % {'less' if full > 0 else 'more'} (MACs, finding included) and ends "
+        f"{dense.best_val_robust - 40.0:.1f} points below dense ({dense.best_val_robust:.1f} %).")
+    summary.arms["ticket"] = ticket
+    assert f"fast_ticket full (best {ticket.best_val_robust:.1f} %)" in md
+    saved = json.loads((tmp_path / "summary.json").read_text())["arms"]
+    for name, arm in summary.arms.items():
+        assert arm.checkpoint and saved[name]["checkpoint"] == arm.checkpoint
+        assert (tmp_path / "checkpoints" / f"{name}.ckpt").resolve() == Path(arm.checkpoint).resolve()
+        torch.load(tmp_path / "checkpoints" / f"{name}.ckpt", weights_only=True)  # a real, loadable checkpoint
+    assert saved["ticket"]["ticket"] and load_ticket(tmp_path / "tickets" / "ticket.pt").masks
+    assert saved["dense"]["ticket"] is None
+    assert f"task=eval ckpt_path={ticket.checkpoint} data=digits" in md

@@ -65,7 +65,7 @@ def arm_summary(res: StageResult, target: float, metric: str, find: StageResult 
         if spent and find else Cost(0.0, 0.0, 0.0),
         total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes, _times(res.ledger.passes, res.macs)),
         test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None,
-        macs_per_pass=res.macs)
+        macs_per_pass=res.macs, checkpoint=res.best_checkpoint or None, ticket=find.ticket if find else None)
 
 
 def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
@@ -83,7 +83,32 @@ def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, St
                       {name: arm_summary(res, target, metric, finds.get(name)) for name, res in arms.items()})
     if "ticket" in summary.arms and "dense" in summary.arms:
         summary.pipeline = _pipeline_totals(summary.arms["ticket"], summary.arms["dense"])
+        summary.verdict = verdict_line(summary)
     return summary
+
+
+def verdict_line(summary: Summary) -> str:
+    """What happened, in one line: whether the ticket reached the target, what its pipeline cost against dense,
+    and, where it did not, what its shorter schedule saved and how many points lower it ended."""
+    ticket, dense, p = summary.arms["ticket"], summary.arms["dense"], summary.pipeline
+    metric = summary.target_metric
+    best = {name: arm.best_val_robust if metric == "val_robust" else arm.best_val_clean
+            for name, arm in (("ticket", ticket), ("dense", dense))}
+    unit = "MACs" if p and p.macs else "passes"
+    costs = (p.macs if p and p.macs else p.passes) if p else None
+    if ticket.to_target.passes is None:
+        gap = (best["dense"] or 0.0) - (best["ticket"] or 0.0)
+        full = costs.saving_full_pct if costs else None
+        more = "less" if full is not None and full > 0 else "more"
+        spent = "" if full is None else \
+            f"; its shorter schedule costs {abs(full):.1f} % {more} ({unit}, finding included)"
+        return (f"The ticket did not reach the target (best {fmt(best['ticket'], '.1f')} vs {summary.target:.1f} %)"
+                f"{spent} and ends {gap:.1f} points below dense ({fmt(best['dense'], '.1f')} %).")
+    saving = costs.saving_to_target_pct if costs else None
+    how = "" if saving is None else (f": its pipeline, finding included, cost {abs(saving):.1f} % "
+                                     f"{'less' if saving > 0 else 'more'} than dense to get there ({unit})")
+    return (f"The ticket reached the target ({summary.target:.1f} %){how}; best {fmt(best['ticket'], '.1f')} vs "
+            f"dense {fmt(best['dense'], '.1f')} %.")
 
 
 def _unit(ticket: ArmSummary, dense: ArmSummary, unit: str) -> UnitSaving | None:
@@ -109,6 +134,7 @@ def render_markdown(summary: Summary) -> str:
     lines = [
         f"# fast_ticket: {c.model} on {c.data} (seed {c.seed})",
         "",
+        *([f"**{summary.verdict}**", ""] if summary.verdict else []),
         f"Ticket: prune {c.prune_ratio:.0%} after {c.find_attack} training at LR {c.find_lr:g}"
         f"{f' (achieved: {c.cut})' if c.cut else ''}, reset. Arms trained with {c.attack}. "
         f"Robust accuracy: **{c.threat}** (– = not measured).",
@@ -139,15 +165,50 @@ def render_markdown(summary: Summary) -> str:
             f"**Pipeline cost to target**: fast_ticket = finding ({find.seconds:.1f} s, {find.passes:.3g} passes)"
             " + ticket training, vs the dense arm.",
             "",
-            "| cost | fast_ticket → target | dense → target | saving | fast_ticket full | dense full | saving |",
+            f"| cost | fast_ticket → target | dense → target | saving | fast_ticket full (best "
+            f"{fmt(_best(summary, 'ticket'), '.1f')} %) | dense full (best {fmt(_best(summary, 'dense'), '.1f')} %) "
+            "| saving |",
             "|---|---|---|---|---|---|---|",
             _saving_row("train seconds", s, ".1f"),
             _saving_row("passes", p, ".3g"),
             *([_saving_row("MACs", summary.pipeline.macs, ".3g")] if summary.pipeline.macs else []),
             "",
-            "A positive saving means the ticket pipeline, finding included, got there cheaper than dense.",
+            "A positive saving means the ticket pipeline, finding included, got there cheaper than dense. The full "
+            "columns compare whole schedules, which end at the accuracies in their headers: a saving there bought "
+            "that accuracy, not the target.",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_files(summary)]) + "\n"
+
+
+def _best(summary: Summary, arm: str) -> float | None:
+    a = summary.arms[arm]
+    return a.best_val_robust if summary.target_metric == "val_robust" else a.best_val_clean
+
+
+def _files(summary: Summary) -> list[str]:
+    """Where each arm's best checkpoint and ticket are (linked in the run dir), and how to use them."""
+    rows = [f"| {name} | {a.checkpoint or '–'} | {a.ticket or '–'} |" for name, a in summary.arms.items()]
+    first = next((a.checkpoint for a in summary.arms.values() if a.checkpoint), None)
+    ticket = next((a.ticket for a in summary.arms.values() if a.ticket), None)
+    out = ["", "## Files", "", "Linked in this run dir as `checkpoints/<arm>.ckpt` and `tickets/<arm>.pt`.", "",
+           "| arm | best checkpoint | ticket |", "|---|---|---|", *rows]
+    if first:
+        out += ["", f"Evaluate: `python -m lth_lightning task=eval ckpt_path={first} data={summary.config.data}`"]
+    if ticket:
+        out += [f"Inspect: `python -m lth_lightning tickets show {ticket}`"]
+    return out
+
+
+def link_files(summary: Summary, run_dir: Path) -> None:
+    """``checkpoints/<arm>.ckpt`` and ``tickets/<arm>.pt`` in the run dir, pointing into the stage cache."""
+    for folder, attr, suffix in (("checkpoints", "checkpoint", ".ckpt"), ("tickets", "ticket", ".pt")):
+        for name, arm in summary.arms.items():
+            target = getattr(arm, attr)
+            if target:
+                link = run_dir / folder / f"{name}{suffix}"
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.unlink(missing_ok=True)
+                link.symlink_to(Path(target).resolve())
 
 
 def _finding_line(name: str, stop: EarlyBirdRecord) -> str:
@@ -217,5 +278,8 @@ def publish_summary(cfg: Config, summary: Summary, run_dir: Path) -> None:
     from lth_lightning.reports.tracking import log_summary
 
     markdown = render_markdown(summary)
+    link_files(summary, run_dir)
+    if summary.verdict:
+        print(summary.verdict)  # first, before the tables
     png = write_report(run_dir, "summary", summary, markdown, lambda path: plot_curves(summary, path), "curves.png")
     log_summary(cfg, summary, markdown, png, run_dir)
