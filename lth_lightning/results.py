@@ -313,6 +313,8 @@ class BudgetRun:
     find_epochs: int | None = None  # epochs the finding ran (early-bird may stop before its cap)
     find_stage: str | None = None  # the finding stage's cache directory (its ticket.pt is the mask)
     collapsed: bool = False  # the run's kept epoch predicted one class (StageResult.collapsed)
+    checkpoint: str | None = None  # its best checkpoint, in the stage cache
+    ticket: str | None = None  # the ticket file it trained from (ticket arms and controls)
 
 
 @dataclass

@@ -3,6 +3,8 @@ cost charged once per seed to every ticket point, and a rerun that trains nothin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lth_lightning.modules.schedule import lr_factor
@@ -224,6 +226,10 @@ def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
     assert read_json(FrontierResult, tmp_path / "frontier.json") == result
     md = (tmp_path / "frontier.md").read_text()
     assert "Cheapest cost to reach each accuracy level" in md and "PGD-10 L∞ ε=0.2" in md
+    for run in result.runs:  # every run's best checkpoint exists; ticket runs name their ticket file
+        assert Path(run.checkpoint).is_file()
+        assert Path(run.ticket).is_file() if run.arm == "ticket" else run.ticket is None
+    assert "task=eval ckpt_path=" in md
     assert_png(tmp_path / "frontier.png")
     for lv in result.levels:  # each level's row carries the verdict the fronts give
         assert f"| {lv.level:.2f} |" in md and lv.verdict in md

@@ -82,6 +82,8 @@ def render_frontier(result: FrontierResult) -> str:
     lines += ["", "Collapsed seeds (every run of the arm predicted one class at its best epoch; such a seed reaches no "
               "level above that class's frequency, and means over it are labelled): "
               + (", ".join(f"{a} {k}" for a, k in fell.items()) if fell else "none") + "."]
+    lines += ["", "Files: every run's best checkpoint and the ticket it trained from are in frontier.json "
+              "(runs[].checkpoint, runs[].ticket); e.g. " + _example(result)]
     against = ("best_baseline: per seed, the cheapest of dense and its variants (" + ", ".join(
         a for a in arms if is_baseline(a)) + ")") if base != "dense" else "dense"
     controls = "; ".join(f"{t}: {', '.join(c)}" for t, c in result.controls.items())
@@ -94,6 +96,16 @@ def render_frontier(result: FrontierResult) -> str:
               "got there; \"not reached\" in a cost cell: some seed did not (k seeds did). Levels above the weaker "
               "arm's top are where only one arm arrives within the budgets."]
     return "\n".join(lines) + "\n"
+
+
+def _example(result: FrontierResult) -> str:
+    """A copy-paste command for one ticket run's checkpoint (what a reader opens first)."""
+    run = next((r for r in result.runs if r.arm == "ticket" and r.checkpoint), None)
+    run = run or next((r for r in result.runs if r.checkpoint), None)
+    if run is None:
+        return "none was written."
+    return (f"the {run.arm} at budget {run.budget}, LR {run.lr:g}, seed {run.seed}: "
+            f"`python -m lth_lightning task=eval ckpt_path={run.checkpoint} data=<the run's data>`.")
 
 
 LEVELS_NOTE = ("50, 75, 90 and 95 % of the best arm's mean top, and that top − 1 point, unless frontier.levels sets "

@@ -116,7 +116,8 @@ def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult
                      paid.ledger.train_seconds if paid else 0.0, result.best(metric),
                      test.robust if test else None, test.clean if test else None, run_points(result, metric, paid),
                      len(find.history) if find else None,
-                     Path(find.ticket).parent.name if find and find.ticket else None, result.collapsed)
+                     Path(find.ticket).parent.name if find and find.ticket else None, result.collapsed,
+                     result.best_checkpoint or None, find.ticket if find else None)
 
 
 def controls_of(cfg: Config) -> dict[str, list[str]]:
