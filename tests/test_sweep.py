@@ -37,6 +37,21 @@ def test_sweep_shares_dense_and_aggregates(tmp_path):
     assert_png(sweep / "aggregate.png")
     md = (sweep / "aggregate.md").read_text()
     assert "prune.ratio" in md and md.count("\n|") >= len(rows) + 1  # the swept axis and a row per job
+    assert out.stdout.count("swept axes: ") == 1  # printed once, at the end (jobs only update the files)
+
+
+def test_heatmap_centres_signed_values_on_zero_and_formats_float_axes():
+    """#26: a boost of -1.7 beside +0.4 is pale red, not dark green: a diverging scale symmetric about 0 for signed
+    quantities; the ticket's top on a sequential one; Optuna's float ratios label the axes to 3 digits."""
+    import numpy as np
+
+    from lth_lightning.reports.aggregate import _colours, _tick
+
+    grid = np.array([[-1.7, 0.4], [np.nan, 0.2]])
+    for metric in ("boost", "saving_pct", "saving_full_pct", "saving_to_target_pct"):
+        assert _colours(metric, grid) == {"cmap": "RdYlGn", "vmin": -1.7, "vmax": 1.7}
+    assert _colours("ticket_top", grid) == {"cmap": "viridis"}
+    assert _tick("0.7195254015709299") == "0.72" and _tick("lenet") == "lenet" and _tick("5") == "5"
 
 
 def test_wandb_offline_groups_every_stage(tmp_path):

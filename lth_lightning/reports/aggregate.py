@@ -165,9 +165,9 @@ def _heatmap(sweep_dir: Path, rows: list[dict[str, Any]], axes: list[str]) -> Pa
                         and r.get(metric) is not None]
                 if vals:  # averaged over any further swept axes
                     grid[i, j] = float(np.mean(vals))
-        image = ax.imshow(grid, cmap="RdYlGn", aspect="auto")
-        ax.set_xticks(range(len(xs)), xs)
-        ax.set_yticks(range(len(ys)), ys)
+        image = ax.imshow(grid, aspect="auto", **_colours(metric, grid))
+        ax.set_xticks(range(len(xs)), [_tick(x) for x in xs])
+        ax.set_yticks(range(len(ys)), [_tick(y) for y in ys])
         ax.set_xlabel(x_key or "")
         ax.set_ylabel(y_key)
         ax.set_title(metric)
@@ -182,6 +182,26 @@ def _heatmap(sweep_dir: Path, rows: list[dict[str, Any]], axes: list[str]) -> Pa
     return path
 
 
+SIGNED = ("boost", "saving_to_target_pct", "saving_full_pct", "saving_pct")  # <0 and >0 mean opposite things
+
+
+def _colours(metric: str, grid: Any) -> dict[str, Any]:
+    """A signed quantity on a diverging scale centred on 0 (green: the ticket better), symmetric about it, so a
+    boost of -1.7 is pale red, never dark green; others on a sequential scale."""
+    import numpy as np
+
+    if metric not in SIGNED:
+        return {"cmap": "viridis"}
+    top = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
+    return {"cmap": "RdYlGn", "vmin": -max(top, 1e-9), "vmax": max(top, 1e-9)}
+
+
+def _tick(value: Any) -> str:
+    """An axis label: floats to 3 significant digits (Optuna's ratios print as 0.7195254015709299)."""
+    number = _num(value)
+    return f"{number:.3g}" if isinstance(number, float) else str(value)
+
+
 def _num(value: str) -> float | str:
     try:
         return float(value)
@@ -189,14 +209,16 @@ def _num(value: str) -> float | str:
         return str(value)
 
 
-def aggregate(sweep_dir: str | Path) -> list[dict[str, Any]]:
+def aggregate(sweep_dir: str | Path, quiet: bool = False) -> list[dict[str, Any]]:
+    """Rows, table and heatmap of a sweep; printed unless ``quiet`` (jobs update the files, the end prints)."""
     sweep_dir = Path(sweep_dir)
     rows, axes = collect(sweep_dir)
     markdown = write_table(rows, sweep_dir / "aggregate")
     png = _heatmap(sweep_dir, rows, axes)
-    print(markdown)
-    print(f"swept axes: {', '.join(axes) or '(none)'}; written {sweep_dir / 'aggregate.csv'}"
-          + (f", {png}" if png else ""))
+    if not quiet:
+        print(markdown)
+        print(f"swept axes: {', '.join(axes) or '(none)'}; written {sweep_dir / 'aggregate.csv'}"
+              + (f", {png}" if png else ""))
     return rows
 
 
