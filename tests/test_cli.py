@@ -163,3 +163,13 @@ def test_natural_training_measures_no_robustness_unless_asked(make_cfg, tmp_path
     assert module.threat is None and module.history[0].val_robust is None
     asked = make_module(make_cfg("attack=none", "eval.robust=true"), dm.info)
     assert asked.threat is not None and asked.threat.label() == "PGD-10 L∞ ε=8/255"
+
+
+def test_help_opens_with_the_tasks_experiments_and_tickets_subcommand(tmp_path):
+    out = _cli("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    head = out.stdout.splitlines()[0]
+    assert head.startswith("lth_lightning:") and "Hydra" not in head  # ours first, not Hydra's banner
+    for needed in ("fast_ticket  find a ticket", "frontier     every arm", "eval         evaluate",
+                   "python -m lth_lightning tickets show T.pt", "experiment: ", "frontier_mnist_10k_controls"):
+        assert needed in out.stdout, needed

@@ -56,10 +56,17 @@ def test_heatmap_centres_signed_values_on_zero_and_formats_float_axes():
 
 def test_wandb_offline_groups_every_stage(tmp_path):
     run = tmp_path / "run"
-    _cli(tmp_path, *TINY, "logger=wandb", "logger.group=ft-test", f"pipeline.cache_dir={tmp_path / 'cache'}",
-         f"hydra.run.dir={run}")
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SILENT"}  # W&B as a user has it: quiet by our default
+    out = subprocess.run([sys.executable, "-m", "lth_lightning", *TINY, "logger=wandb", "logger.group=ft-test",
+                          f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}"], cwd=tmp_path,
+                         capture_output=True, text=True, env={**env, "WANDB_MODE": "offline"}, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
     runs = sorted((run / "wandb").glob("offline-run-*"))
     assert len(runs) == 5  # find, ticket, reinit, dense, summary
+    lines = (out.stdout + out.stderr).splitlines()
+    assert sum(line.startswith("wandb:") for line in lines) <= 2  # no banners, no run summaries (#26)
+    said = [line for line in lines if "W&B offline run: " in line]
+    assert len(said) == 5 and all(f"wandb sync {r}" in "\n".join(said) for r in runs)  # one line per stage
     for r in runs:
         assert b"ft-test" in next(r.glob("run-*.wandb")).read_bytes()  # every run in the group
     media = list((run / "wandb").glob("offline-run-*/files/media"))

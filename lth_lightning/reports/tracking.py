@@ -7,6 +7,7 @@ from the cache is replayed into the group (tagged ``reused``), so the dashboard 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:
     if lg.name == "tensorboard":
         return TensorBoardLogger(save_dir=str(save_dir), name="tb")
     if lg.name == "wandb":
+        quiet_wandb()
         # all of a pipeline's W&B runs live under its run dir (stage dirs may be shared cache entries)
         return WandbLogger(project=lg.project, group=wandb_group(cfg), name=stage, job_type=stage,
                            save_dir=str(cfg.run_dir), tags=list(lg.tags), offline=lg.mode == "offline",
@@ -56,18 +58,37 @@ def build_logger(cfg: Config, save_dir: Path, stage: str) -> Logger | bool:
     return CSVLogger(save_dir=str(save_dir), name="csv")  # version_N per attempt: a resume keeps old logs
 
 
-def finish_logger(logger: Logger | bool) -> None:
-    """Close a W&B run so the next stage starts its own run in the group."""
+def quiet_wandb() -> None:
+    """W&B's banners and run summaries were 149 of a small pipeline's 181 lines: silent unless the user set
+    WANDB_SILENT, and one line per stage instead (``finish_logger``)."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def finish_logger(logger: Logger | bool, name: str = "") -> None:
+    """Close a W&B run so the next stage starts its own run in the group; say where it is, in one line."""
     if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
         import wandb
 
+        run = wandb.run
+        if run is not None:
+            print(run_line(name or run.name, run))
         wandb.finish()
+
+
+def run_line(name: str, run: object) -> str:
+    """Where a W&B run went: an offline run's folder and the command that uploads it, or an online run's page."""
+    settings = run.settings  # type: ignore[attr-defined]
+    if getattr(settings, "mode", "") == "offline" or getattr(settings, "_offline", False):
+        folder = Path(settings.sync_dir)
+        return f"[{name}] W&B offline run: {folder} (upload: wandb sync {folder})"
+    return f"[{name}] W&B run: {getattr(run, 'url', '') or getattr(settings, 'run_url', '')}"
 
 
 def _wandb_run(cfg: Config, name: str, run_dir: str | Path, config: dict[str, object], reused: bool = False):
     """A W&B run in this pipeline's group, named and typed after ``name``."""
     import wandb
 
+    quiet_wandb()
     tags = [*cfg.logger.tags, "reused"] if reused else list(cfg.logger.tags)
     return wandb.init(project=cfg.logger.project, group=wandb_group(cfg), name=name, job_type=name,
                       dir=str(run_dir), mode=cfg.logger.mode, tags=tags, config=config)
@@ -82,6 +103,7 @@ def replay_stage(cfg: Config, stage: str, result: StageResult) -> None:
         if h.val_robust is not None:
             metrics["val/robust_acc"] = h.val_robust / 100
         run.log(metrics)
+    print(run_line(stage, run))
     run.finish()
 
 
@@ -104,6 +126,7 @@ def _log_report(cfg: Config, name: str, run_dir: Path, markdown: str, keys: tupl
         columns, rows = table
         run.log({keys[0]: wandb.Table(columns=columns, data=rows), keys[1]: wandb.Image(str(png))})
         run.summary.update(summary)
+        print(run_line(name, run))
         run.finish()
     elif cfg.logger.name == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
@@ -123,12 +146,20 @@ def log_summary(cfg: Config, summary: Summary, markdown: str, png: Path, run_dir
                 {"threat_model": summary.config.threat}, savings)
 
 
+def _ticket_saving(lv: object) -> tuple[float | None, str]:
+    """The ticket's saving only where every seed reached the level; its verdict says "k of n seeds" otherwise."""
+    v = lv.judged.get("ticket")  # type: ignore[attr-defined]
+    if v is None:
+        return lv.saving_pct, lv.verdict  # type: ignore[attr-defined]
+    return (v.saving if v.seeds == v.n else None), v.text
+
+
 def log_frontier(cfg: Config, result: FrontierResult, markdown: str, png: Path, run_dir: Path) -> None:
     """The frontier's level table and fronts plot as a W&B ``frontier`` run, or TensorBoard text."""
     unit = result.levels[0].unit if result.levels else "passes"  # the verdicts' unit, for every arm
     arms = sorted(result.levels[0].passes) if result.levels else []
     cost = {"macs": lambda lv, a: lv.macs[a].mean, "passes": lambda lv, a: lv.passes[a].mean}[unit]
-    rows = [[lv.level, *(cost(lv, a) for a in arms), lv.saving_pct, lv.verdict] for lv in result.levels]
+    rows = [[lv.level, *(cost(lv, a) for a in arms), *_ticket_saving(lv)] for lv in result.levels]
     _log_report(cfg, "frontier", run_dir, markdown, ("frontier/levels", "frontier/fronts"), png,
                 (["level", *(f"{a}_{unit}" for a in arms), "saving_pct", "verdict"], rows),
                 {"threat_model": result.threat, "budgets": result.budgets, "lrs": result.lrs},

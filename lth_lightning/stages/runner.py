@@ -135,7 +135,7 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
         metrics = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
         result.test = test_result(metrics, module)
         result.best_checkpoint = ckpt.best_model_path
-    finish_logger(logger)
+    finish_logger(logger, name)
     if trainer.is_global_zero:
         write_json(done, result)
     trainer.strategy.barrier()
