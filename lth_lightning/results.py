@@ -94,6 +94,7 @@ class StageResult:
     macs: int | None = None  # multiply-accumulates of one forward pass of one example (FlopCounterMode)
     collapsed: bool = False  # its best epoch predicted one class for every validation input (``collapsed``)
     cut: dict[str, float] = field(default_factory=dict)  # a finding's prune as achieved: weights/channels_removed
+    reused: bool = False  # read from the stage cache: its seconds are those of the run that made it
 
     def best(self, metric: str = "val_robust") -> float | None:
         values = [v for h in self.history if (v := h.metric(metric)) is not None]
@@ -152,6 +153,7 @@ class ArmSummary:
     macs_per_pass: int | None = None  # MACs of one forward pass of one example (a compact arm's are fewer)
     checkpoint: str | None = None  # its best checkpoint (in the stage cache; linked from the run dir)
     ticket: str | None = None  # the ticket file it trained from (ticket arms)
+    reused: bool = False  # read from the stage cache this time (seconds measured when it ran)
 
 
 @dataclass
@@ -315,6 +317,7 @@ class BudgetRun:
     collapsed: bool = False  # the run's kept epoch predicted one class (StageResult.collapsed)
     checkpoint: str | None = None  # its best checkpoint, in the stage cache
     ticket: str | None = None  # the ticket file it trained from (ticket arms and controls)
+    reused: bool = False  # read from the stage cache this time (seconds measured when it ran)
 
 
 @dataclass

@@ -238,6 +238,9 @@ def test_frontier_end_to_end_and_a_rerun_trains_nothing(make_cfg, tmp_path):
     again = run_frontier(make_cfg(*TINY, f"run_dir={tmp_path / 'again'}"))
     assert {p: p.stat().st_mtime_ns for p in cache.glob("*/result.json")} == stamps  # nothing retrained
     assert again.levels == result.levels
+    assert all(r.reused for r in again.runs) and not any(r.reused for r in result.runs)
+    assert f"{len(again.runs)} of {len(again.runs)} runs came from the stage cache this time" in (
+        tmp_path / "frontier.md").read_text()  # the fixture roots every run at tmp_path: the rerun's report
 
 
 def test_a_ramp_is_checked_against_the_full_schedule_and_compressed_with_it(make_cfg):

@@ -82,6 +82,9 @@ def render_frontier(result: FrontierResult) -> str:
     lines += ["", "Collapsed seeds (every run of the arm predicted one class at its best epoch; such a seed reaches no "
               "level above that class's frequency, and means over it are labelled): "
               + (", ".join(f"{a} {k}" for a, k in fell.items()) if fell else "none") + "."]
+    reused = sum(r.reused for r in result.runs)
+    lines += ["", f"Seconds are measured when each stage ran; {reused} of {len(result.runs)} runs came from the stage "
+              "cache this time, so theirs are from the run that made them (passes and MACs do not depend on when)."]
     lines += ["", "Files: every run's best checkpoint and the ticket it trained from are in frontier.json "
               "(runs[].checkpoint, runs[].ticket); e.g. " + _example(result)]
     against = ("best_baseline: per seed, the cheapest of dense and its variants (" + ", ".join(

@@ -65,7 +65,8 @@ def arm_summary(res: StageResult, target: float, metric: str, find: StageResult 
         if spent and find else Cost(0.0, 0.0, 0.0),
         total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes, _times(res.ledger.passes, res.macs)),
         test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None,
-        macs_per_pass=res.macs, checkpoint=res.best_checkpoint or None, ticket=find.ticket if find else None)
+        macs_per_pass=res.macs, checkpoint=res.best_checkpoint or None, ticket=find.ticket if find else None,
+        reused=res.reused)
 
 
 def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
@@ -157,6 +158,10 @@ def render_markdown(summary: Summary) -> str:
             f"{fmt(r.find_cost.passes, '.3g')} | {fmt(r.total.passes, '.3g')} | {fmt(test and test.clean)} | "
             f"{fmt(test and test.robust)} | {fmt(test and test.autoattack)} |")
     lines += [_finding_line(name, r.find_stop) for name, r in summary.arms.items() if r.find_stop]
+    reused = [name for name, r in summary.arms.items() if r.reused]
+    if reused:
+        lines += ["", f"Seconds are measured when each stage ran: {', '.join(reused)} came from the stage cache this "
+                  "time, so theirs are from the run that made them (passes and MACs do not depend on when)."]
     if summary.pipeline is not None:
         s, p = summary.pipeline.seconds, summary.pipeline.passes
         find = summary.arms["ticket"].find_cost

@@ -102,6 +102,7 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     done = out_dir / "result.json"
     if done.exists():
         result = read_json(StageResult, done)
+        result.reused = True
         if result.macs is None:  # cached before MACs were counted: they follow from the net the identity fixes
             result.macs = module.macs
         rank_zero_info(f"[{name}] finished before: reusing {out_dir}")

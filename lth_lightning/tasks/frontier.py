@@ -117,7 +117,7 @@ def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult
                      test.robust if test else None, test.clean if test else None, run_points(result, metric, paid),
                      len(find.history) if find else None,
                      Path(find.ticket).parent.name if find and find.ticket else None, result.collapsed,
-                     result.best_checkpoint or None, find.ticket if find else None)
+                     result.best_checkpoint or None, find.ticket if find else None, result.reused)
 
 
 def controls_of(cfg: Config) -> dict[str, list[str]]:
