@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -15,7 +16,9 @@ import torch
 
 import lth_lightning  # noqa: F401  (torchvision shim before lightning)
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benches" / "results"
+DATA_ROOT = os.environ.get("LTH_DATA_ROOT", str(ROOT.parent / "shared" / "data"))  # byte-exact MNIST lives here
 
 
 def machine() -> dict[str, Any]:

@@ -30,3 +30,19 @@ def test_rooms_import_downwards_only():
 def test_every_room_exists_and_pipelines_is_gone():
     assert all((PACKAGE / room / "__init__.py").exists() for room in RANK)
     assert not (PACKAGE / "pipelines").exists()
+
+
+def test_each_bench_is_a_module_of_its_own_and_main_only_dispatches():
+    """#25: a reader finds a bench by its name, benches/<name>.py, with run(args); __main__ parses and dispatches."""
+    import importlib
+    from pathlib import Path
+
+    from benches.__main__ import ALL, BENCHES
+
+    root = Path(__file__).resolve().parents[1] / "benches"
+    assert set(ALL) <= set(BENCHES)
+    for name in BENCHES:
+        module = importlib.import_module(f"benches.{name}")
+        assert callable(module.run) and (root / f"{name}.py").is_file(), name
+    main = (root / "__main__.py").read_text()
+    assert main.count("\ndef ") == 1 and len(main.splitlines()) < 60  # main() alone
