@@ -55,19 +55,35 @@ def run(args) -> None:
         subprocess.run(cmd, check=True, cwd=ROOT)
         rows, axes = collect(sweep)
         wall = round(time.time() - started, 1)
-        first = done.get(part, {}).get("first_wall_seconds", wall)  # the uncached run's time survives reruns
-        done[part] = {"command": " ".join(["python -m lth_lightning -m +experiment=regime_mnist", *REGIME[part]]),
-                      "wall_seconds": wall, "first_wall_seconds": first, "axes": axes, "rows": rows}
+        command = " ".join(["python -m lth_lightning -m +experiment=regime_mnist", *REGIME[part]])
+        old = done.get(part, {})  # the uncached run's time survives reruns of the same command, not a new one
+        first = old.get("first_wall_seconds", wall) if old.get("command") == command else wall
+        done[part] = {"command": command, "wall_seconds": wall, "first_wall_seconds": first, "axes": axes,
+                      "rows": rows}
         if part in ("early_bird_stop", "early_bird_steps"):
             done[part]["overlap"] = _early_bird_overlap(sweep, ROOT / "outputs" / "bench_regime" / "early_bird",
                                                         Path(args.cache_dir))
         if (sweep / "aggregate.png").exists():
             shutil.copy(sweep / "aggregate.png", ROOT / "docs" / f"regime_{part}.png")
-        if len(rows) == 1 and (sweep / "0" / "frontier.png").exists():  # one point: its fronts and level table
-            shutil.copy(sweep / "0" / "frontier.png", ROOT / "docs" / f"regime_{part}.png")
-            done[part]["levels"] = (sweep / "0" / "frontier.md").read_text().split("## Each budget")[0]
+        done[part]["levels"] = _levels(part, sweep, rows, axes)
         save("regime", {"workload": "+experiment=regime_mnist (2k-image MNIST subset, batch 32, 6-epoch budget, "
                                     "PGD-7 eps 0.3, 3 seeds per point)", "parts": done})
+
+
+def _levels(part: str, sweep: Path, rows: list[dict], axes: list[str]) -> dict[str, str]:
+    """Every job's level table (its frontier.md before the budget rows), by the job's swept values; with a few
+    jobs their fronts plots go to docs/ too (one job: regime_<part>.png; more: regime_<part>_<values>.png)."""
+    out = {}
+    for row in rows:
+        job = sweep / str(row["job"])
+        if not (job / "frontier.md").exists():
+            continue
+        label = "_".join(str(row[a]) for a in axes) or "point"
+        out[label] = (job / "frontier.md").read_text().split("## Each budget")[0]
+        if len(rows) <= 4:
+            name = f"regime_{part}.png" if len(rows) == 1 else f"regime_{part}_{label}.png"
+            shutil.copy(job / "frontier.png", ROOT / "docs" / name)
+    return out
 
 
 def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> list[dict]:

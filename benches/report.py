@@ -18,9 +18,14 @@ TITLES = {"overhead": "1. Framework overhead (Lightning vs hand-written PGD loop
           "gpu": "6. GPU throughput", "frontier": "7. The budget frontier on real MNIST",
           "regime": "8. The regime map on real MNIST", "channels": "9. Channel tickets: compact vs dense PGD-10 step"}
 REGIME_COLUMNS = [("ticket_top", "ticket best %"), ("dense_top", "dense best %"),
+                  ("random_channels_top", "random_channels best %"), ("narrow_top", "narrow best %"),
+                  ("random_mask_top", "random_mask best %"), ("reinit_top", "reinit best %"),
                   ("baseline_top", "best dense variant's best %"), ("boost", "epoch-1 boost (pts)"),
                   ("level", "level (best dense variant − 1) %"), ("saving_pct", "ticket saving % (MACs)"),
-                  ("saving_s_pct", "saving in seconds %"), ("verdict", "verdict"), ("find_epochs", "finding epochs")]
+                  ("saving_seeds", "seeds both reached"), ("saving_s_pct", "saving in seconds %"),
+                  ("verdict", "verdict"), ("control_saving_pct", "saving vs best control % (MACs)"),
+                  ("control_verdict", "verdict vs best control"), ("collapsed", "collapsed"),
+                  ("find_epochs", "finding epochs")]
 
 
 def _ratio_table(result: dict[str, Any], target: float | None) -> list[str]:
@@ -72,17 +77,24 @@ def _regime(parts: dict[str, Any]) -> list[str]:
     lines = []
     for part, data in parts.items():
         axes = data["axes"]
+        columns = [(k, t) for k, t in REGIME_COLUMNS if any(k in row for row in data["rows"])]  # what was measured
         lines += [f"#### `{part}`: {', '.join(axes) or 'one point'}", "",
                   f"`{data['command']}` — {data.get('first_wall_seconds', data['wall_seconds']) / 60:.0f} min on "
                   "the first (uncached) run; a rerun reads the stage cache.", "",
-                  "| " + " | ".join([*axes, *(title for _, title in REGIME_COLUMNS)]) + " |",
-                  "|" + "---|" * (len(axes) + len(REGIME_COLUMNS))]
+                  "| " + " | ".join([*axes, *(title for _, title in columns)]) + " |",
+                  "|" + "---|" * (len(axes) + len(columns))]
         for row in data["rows"]:
-            cells = [str(row.get(a, "")) for a in axes] + [_pm(row, k) for k, _ in REGIME_COLUMNS]
+            cells = [str(row.get(a, "")) for a in axes] + [_pm(row, k) for k, _ in columns]
             lines.append("| " + " | ".join(cells) + " |")
-        if data.get("levels"):  # one point: its level table, as the frontier wrote it
-            table = [ln for ln in data["levels"].splitlines() if ln.startswith("|")]
-            lines += ["", "Cheapest cost to reach each accuracy level (its frontier report):", "", *table]
+        levels = data.get("levels") or {}
+        for label, md in (levels.items() if isinstance(levels, dict) else [("point", levels)]):
+            table = [ln for ln in md.splitlines() if ln.startswith("|")]
+            head = next((ln.strip("*") for ln in md.splitlines() if ln.startswith("**")), "")
+            where = "" if label == "point" else f" at {label.replace('_', ', ')}"
+            lines += ["", f"Cheapest cost to reach each accuracy level{where} (its frontier report):", "",
+                      *([head, ""] if head else []), *table]
+            if len(levels) > 1 and len(levels) <= 4:
+                lines += ["", f"![{part} {label}](regime_{part}_{label}.png)"]
         if data.get("note"):
             lines += ["", data["note"]]
         if data.get("overlap"):
