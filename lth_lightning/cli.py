@@ -141,6 +141,16 @@ def compose_and_validate(args: list[str]) -> Config | None:
     return validate(raw)
 
 
+def check_files(cfg: Config) -> None:
+    """The ticket and checkpoint a command names are readable files of the right kind (nothing runs yet)."""
+    if cfg.ticket:
+        from lth_lightning.pruning import load_ticket
+
+        load_ticket(cfg.ticket)
+    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
+        raise UserError(f"checkpoint {cfg.ckpt_path} does not exist")
+
+
 def main() -> None:
     if sys.argv[1:2] == ["tickets"]:  # a plain subcommand, not a Hydra run
         from lth_lightning.pruning.cli import main as tickets_main
@@ -159,6 +169,7 @@ def main() -> None:
 
                 check_read(args, composed.unread(), composed.task)
                 check_present(composed.data.name, composed.data.root, composed.data.download)
+                check_files(composed)
                 if composed.task in ("fast_ticket", "frontier"):
                     from lth_lightning.stages.arms import check
 

@@ -65,6 +65,8 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
         (["data=mnist", "data.root={tmp}/nowhere"], "error: mnist not found under {tmp}/nowhere"),
         (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
          "error: pipeline.cache_dir={file}/cache is not a writable folder"),
+        (["ticket={empty}"], "is empty (0 bytes): not a ticket"),
+        (["task=eval", "ckpt_path={tmp}/none.ckpt"], "error: checkpoint {tmp}/none.ckpt does not exist"),
     ],
 )
 def test_bad_command_line_is_refused_before_hydra(tmp_path, monkeypatch, capsys, args, expected):
