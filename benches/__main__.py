@@ -37,12 +37,13 @@ def main() -> None:
     parser.add_argument("--smoke", nargs="*", choices=CIFAR_EXPERIMENTS, help="gpu: which configs (default: all)")
     parser.add_argument("--resume", action="store_true", help="gpu: keep the parts already in results/gpu.json")
     args = parser.parse_args()
-    from benches.report import render
+    from benches.report import render, render_readme
 
     for name in ALL if args.what == "all" else [args.what]:
         if name != "report":
             importlib.import_module(f"benches.{name}").run(args)
-    print(f"docs written: {render(RESULTS, ROOT / 'docs' / 'benchmarks.md')}")
+    print(f"docs written: {render(RESULTS, ROOT / 'docs' / 'benchmarks.md')}, "
+          f"{render_readme(RESULTS, ROOT / 'README.md')}")
 
 
 if __name__ == "__main__":

@@ -80,9 +80,27 @@ def _levels(part: str, sweep: Path, rows: list[dict], axes: list[str]) -> dict[s
             continue
         label = "_".join(str(row[a]) for a in axes) or "point"
         out[label] = (job / "frontier.md").read_text().split("## Each budget")[0]
+        row["levels"] = level_verdicts(job / "frontier.json")
         if len(rows) <= 4:
             name = f"regime_{part}.png" if len(rows) == 1 else f"regime_{part}_{label}.png"
             shutil.copy(job / "frontier.png", ROOT / "docs" / name)
+    return out
+
+
+def level_verdicts(path: Path, threshold: float = 10.0) -> list[dict]:
+    """Per level of a frontier report: the ticket's verdicts against the best baseline and its best control,
+    whether it is ahead by the product's rule, and the cheapest arm (what README's results block reads)."""
+    from lth_lightning.results import FrontierResult, read_json
+
+    out = []
+    for lv in read_json(FrontierResult, path).levels:
+        base, control = lv.judged.get("ticket"), lv.controlled.get("ticket")
+        out.append({"level": lv.level, "baseline": base.text if base else lv.verdict,
+                    "baseline_saving": base.saving_label() if base else None,
+                    "baseline_ahead": bool(base and base.ahead(threshold)),
+                    "control": control.text if control else None,
+                    "control_saving": control.saving_label() if control else None,
+                    "control_ahead": bool(control and control.ahead(threshold)), "cheapest": lv.cheapest})
     return out
 
 

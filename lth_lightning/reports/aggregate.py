@@ -103,9 +103,22 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
                                                    ("ticket", "control"))))
         find_epochs = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
         row["find_epochs"] = rounded(spread(find_epochs).mean) if find_epochs else None
+    row.update({f"{arm}_macs_ratio": ratio for arm, ratio in pass_macs_ratios(runs).items()})
     fell = collapsed_seeds(runs, sorted({r.arm for r in runs}), seeds)
     row["collapsed"] = ", ".join(f"{a} {k}" for a, k in fell.items() if not k.startswith("0 of")) or "none"
     return row
+
+
+def pass_macs_ratios(runs: list[Any]) -> dict[str, float]:
+    """Each arm's MACs per training pass as a fraction of dense's, from two consecutive points of one of its runs
+    (the finding's cost, charged to the first point, cancels)."""
+    per_pass = {}
+    for r in runs:
+        if r.arm not in per_pass and len(r.points) > 1 and r.points[-1].macs is not None:
+            a, b = r.points[-2], r.points[-1]
+            per_pass[r.arm] = (b.macs - a.macs) / (b.passes - a.passes)
+    base = per_pass.get("dense")
+    return {a: round(v / base, 3) for a, v in per_pass.items() if base and a != "dense"}
 
 
 def _full(v: Verdict) -> float | None:
