@@ -129,8 +129,9 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     result.collapsed = result.is_collapsed({"val/clean_acc": "val_clean"}.get(metric, "val_robust"))
     if result.collapsed and trainer.is_global_zero:  # stage.json says so beside the identity
         rank_zero_info(f"[{name}] collapsed: its best epoch predicts one class for every validation input")
-        record = out_dir / "stage.json"
-        write_json(record, {**json.loads(record.read_text()), "collapsed": True})
+        record = out_dir / "stage.json"  # absent where a caller runs a stage outside claim_dir
+        if record.exists():
+            write_json(record, {**json.loads(record.read_text()), "collapsed": True})
     if test:
         best = "best" if ckpt.best_model_path else None
         metrics = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
