@@ -92,3 +92,14 @@ def test_readme_command_names_real_options(argv):
     groups = cli.config_groups(cli.CONF_DIR)
     cli.check_groups(args, groups)
     cli.check_override_keys(args, cli.Config, groups)
+
+
+def test_readme_results_are_what_the_stored_results_say():
+    """#25: README's result prose is the block `python -m benches report` renders from benches/results; a stored
+    result that changes without the README (or a hand edit inside the block) fails here."""
+    from benches.report import README_END, README_START, readme_block
+
+    text = README.read_text()
+    block = text[text.index(README_START): text.index(README_END) + len(README_END)]
+    assert block == readme_block(README.parent / "benches" / "results")
+    assert "narrow" in block and "ticket ahead of its best control at" in block
