@@ -13,7 +13,8 @@ import torch
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-@pytest.mark.parametrize("structure", ["unstructured", pytest.param("channel", marks=pytest.mark.slow)])
+@pytest.mark.slow  # two 2-process pipelines (~20 s each): .ci/run runs them after make test
+@pytest.mark.parametrize("structure", ["unstructured", "channel"])
 def test_two_rank_ddp_pipeline_keeps_ranks_identical(tmp_path, structure):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, str(WORKER), str(tmp_path), f"prune.structure={structure}"],

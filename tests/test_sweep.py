@@ -78,6 +78,7 @@ def test_wandb_offline_groups_every_stage(tmp_path):
     assert b"val/robust_acc" in history and b"sparsity/overall" in history
 
 
+@pytest.mark.slow  # two Optuna trials of a pipeline (~14 s): .ci/run runs it after make test
 def test_optuna_search_runs_trials(tmp_path):
     sweep = tmp_path / "optuna"
     out = _cli(tmp_path, "hparams_search=optuna", *TINY, "hydra.sweeper.n_trials=2",
