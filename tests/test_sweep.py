@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import assert_png
 
 TINY = ["+experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1", "pipeline.dense_epochs=1",
