@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from benches.common import DATA_ROOT, RESULTS, ROOT, save
+from lth_lightning.results import FrontierResult, read_json
 
 # The MNIST regime map, one Hydra multirun per axis (3 seeds per point; shared points are cache hits).
 REGIME = {
@@ -80,20 +81,18 @@ def _levels(part: str, sweep: Path, rows: list[dict], axes: list[str]) -> dict[s
             continue
         label = "_".join(str(row[a]) for a in axes) or "point"
         out[label] = (job / "frontier.md").read_text().split("## Each budget")[0]
-        row["levels"] = level_verdicts(job / "frontier.json")
+        row["levels"] = level_verdicts(read_json(FrontierResult, job / "frontier.json"))
         if len(rows) <= 4:
             name = f"regime_{part}.png" if len(rows) == 1 else f"regime_{part}_{label}.png"
             shutil.copy(job / "frontier.png", ROOT / "docs" / name)
     return out
 
 
-def level_verdicts(path: Path, threshold: float = 10.0) -> list[dict]:
+def level_verdicts(result: FrontierResult, threshold: float = 10.0) -> list[dict]:
     """Per level of a frontier report: the ticket's verdicts against the best baseline and its best control,
     whether it is ahead by the product's rule, and the cheapest arm (what README's results block reads)."""
-    from lth_lightning.results import FrontierResult, read_json
-
     out = []
-    for lv in read_json(FrontierResult, path).levels:
+    for lv in result.levels:
         base, control = lv.judged.get("ticket"), lv.controlled.get("ticket")
         out.append({"level": lv.level, "baseline": base.text if base else lv.verdict,
                     "baseline_saving": base.saving_label() if base else None,
@@ -108,7 +107,6 @@ def _early_bird_overlap(bird_sweep: Path, fixed_sweep: Path, cache: Path) -> lis
     """Per seed: IoU of the kept weights of the early-bird ticket and the 10-epoch fixed one."""
     from lth_lightning.pruning.masks import overlap
     from lth_lightning.pruning.tickets import load_ticket
-    from lth_lightning.results import FrontierResult, read_json
 
     def tickets(job: Path) -> dict[int, str]:
         result = read_json(FrontierResult, job / "frontier.json")

@@ -267,17 +267,12 @@ def _tops(row: dict[str, Any]) -> str:
 
 def _frontier_row(data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A stored frontier (benches/results/frontier_*.json) as a regime-like row and its per-level verdicts."""
-    import tempfile
-
     from benches.regime import level_verdicts
     from lth_lightning.reports.aggregate import _frontier_metrics
     from lth_lightning.results import FrontierResult, from_json
 
     result = from_json(FrontierResult, data["result"])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "frontier.json"
-        path.write_text(json.dumps(data["result"]))
-        return _frontier_metrics(result), level_verdicts(path)
+    return _frontier_metrics(result), level_verdicts(result)
 
 
 def readme_block(results: Path) -> str:
