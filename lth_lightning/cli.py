@@ -147,8 +147,10 @@ def check_files(cfg: Config) -> None:
         from lth_lightning.pruning import load_ticket
 
         load_ticket(cfg.ticket)
-    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
-        raise UserError(f"checkpoint {cfg.ckpt_path} does not exist")
+    if cfg.ckpt_path:
+        from lth_lightning.tasks.evaluate import check_checkpoint
+
+        check_checkpoint(cfg.ckpt_path)
 
 
 def main() -> None:

@@ -91,10 +91,8 @@ def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, St
 def verdict_line(summary: Summary) -> str:
     """What happened, in one line: whether the ticket reached the target, what its pipeline cost against dense,
     and, where it did not, what its shorter schedule saved and how many points lower it ended."""
-    ticket, dense, p = summary.arms["ticket"], summary.arms["dense"], summary.pipeline
-    metric = summary.target_metric
-    best = {name: arm.best_val_robust if metric == "val_robust" else arm.best_val_clean
-            for name, arm in (("ticket", ticket), ("dense", dense))}
+    ticket, p = summary.arms["ticket"], summary.pipeline
+    best = {name: _best(summary, name) for name in ("ticket", "dense")}
     unit = "MACs" if p and p.macs else "passes"
     costs = (p.macs if p and p.macs else p.passes) if p else None
     if ticket.to_target.passes is None:

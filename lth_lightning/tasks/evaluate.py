@@ -23,9 +23,14 @@ from lth_lightning.results import EvalResult, fmt
 from lth_lightning.stages.runner import build_trainer, is_rank_zero, make_module, test_result
 
 
-def _load_checkpoint(path: str) -> dict[str, Any]:
+def check_checkpoint(path: str) -> None:
+    """The checkpoint a command names is there (the CLI asks before Hydra writes anything)."""
     if not Path(path).is_file():
         raise UserError(f"checkpoint {path} does not exist")
+
+
+def _load_checkpoint(path: str) -> dict[str, Any]:
+    check_checkpoint(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain data only: no pickled code
     except Exception as err:
