@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from lth_lightning.config import FrontierConfig
 from lth_lightning.results import BudgetRow, BudgetRun, FrontPoint, LevelCost, Spread, StageResult, Verdict
@@ -126,10 +126,10 @@ CONTROL = "best_control"  # the per-seed envelope of a ticket arm's controls
 
 def baseline_front(runs: Sequence[BudgetRun], seed: int, unit: str = "passes") -> list[FrontPoint]:
     """The strongest dense net of a seed: the envelope of every baseline arm's points."""
-    return envelope([p for r in runs if is_baseline(r.arm) and r.seed == seed for p in r.points], unit)
+    return group_front(runs, {r.arm for r in runs if is_baseline(r.arm)}, seed, unit)
 
 
-def group_front(runs: Sequence[BudgetRun], arms: Sequence[str], seed: int, unit: str = "passes") -> list[FrontPoint]:
+def group_front(runs: Sequence[BudgetRun], arms: Collection[str], seed: int, unit: str = "passes") -> list[FrontPoint]:
     """The envelope of several arms' points for one seed (a ticket's controls: the best of them per seed)."""
     return envelope([p for r in runs if r.arm in arms and r.seed == seed for p in r.points], unit)
 
