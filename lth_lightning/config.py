@@ -8,6 +8,7 @@ and instantiates the dataclasses, whose ``__post_init__`` checks ranges. Every f
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,11 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "
 DATA_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
                "cifar100": (3, 32, 32), "svhn": (3, 32, 32)}  # one image (C, H, W); synthetic: data.shape
 MODELS = ("lenet", "madry_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
-ATTACKS = ("none", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "trades")
+ATTACKS = ("none", "fgsm", "fgsm_rs", "n_fgsm", "pgd", "pgd_l2", "trades")
+# single-step attacks: their step is a multiple of ε (``attack.step_ratio``), never an absolute step, so switching an
+# arm from PGD to one of them cannot carry PGD's step along (FGSM ε, FGSM-RS 1.25 ε, N-FGSM ε)
+FAST_ATTACKS = {"fgsm": 1.0, "fgsm_rs": 1.25, "n_fgsm": 1.0}
+SCHEDULES = ("constant", "multistep", "cosine", "cyclic")
 CRITERIA = ("global", "layerwise", "layer_normalized", "random")
 RESETS = ("init", "rewind", "reinit", "finetune")
 STRUCTURES = ("unstructured", "channel")
@@ -130,33 +135,42 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     nesterov: bool = False
-    schedule: str = "multistep"  # constant | multistep | cosine
+    schedule: str = "multistep"  # constant | multistep | cosine | cyclic
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of training
     gamma: float = 0.1
+    # cyclic: the one-cycle triangle fast adversarial training uses, per step: 0 -> lr at this fraction of training
+    # -> 0 at its end (Wong et al. 2020 on MNIST: 2/5; de Jorge et al. 2022's N-FGSM: 1/2)
+    peak: float = 0.4
     warmup_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("optim.name", self.name, ("sgd", "adam"))
-        _choice("optim.schedule", self.schedule, ("constant", "multistep", "cosine"))
+        _choice("optim.schedule", self.schedule, SCHEDULES)
         _require(self.lr > 0, f"optim.lr={self.lr} must be positive")
         _require(self.weight_decay >= 0 and self.momentum >= 0, "optim.weight_decay/momentum must be >= 0")
         _require(self.warmup_epochs >= 0, "optim.warmup_epochs must be >= 0")
         _require(all(0 < m < 1 for m in self.milestones), "optim.milestones are fractions in (0, 1)")
+        _require(0 < self.peak < 1, f"optim.peak={self.peak:g} must be a fraction of training in (0, 1)")
 
     def unused(self) -> set[str]:
         out = {"milestones", "gamma"} if self.schedule != "multistep" else set()
+        out |= {"peak"} if self.schedule != "cyclic" else set()
         return out | ({"momentum", "nesterov"} if self.name == "adam" else set())
 
 
 @dataclass
 class AttackConfig:
-    """The training attack. ``step_size: null`` means the usual default for the attack (see attacks)."""
+    """The training attack. Iterative attacks (PGD, TRADES) take an absolute ``step_size`` (null: ε/4); single-step
+    ones (``FAST_ATTACKS``) a ``step_ratio`` of ε (null: the attack's published ratio). Each kind reads only its own
+    field, so a step set for one kind never leaks into another (a variant that switches the kind resets both)."""
 
     name: str = "none"
     eps: float = 8 / 255
     step_size: float | None = None
+    step_ratio: float | None = None
     steps: int = 10
     random_start: bool = True
+    noise_ratio: float = 2.0  # N-FGSM: the random start is uniform in ±noise_ratio·ε (de Jorge et al. 2022: 2)
     beta: float = 6.0  # TRADES
     bn_mode: str = "train"  # BatchNorm mode while crafting examples: train (as the paper's code) or eval
     # the training attack's eps (and step, in proportion) ramps linearly from 0 over this many epochs, per step:
@@ -169,19 +183,39 @@ class AttackConfig:
         _choice("attack.bn_mode", self.bn_mode, ("train", "eval"))
         _require(self.eps >= 0, f"attack.eps={self.eps} must be >= 0")
         _require(self.step_size is None or self.step_size > 0, "attack.step_size must be positive or null")
+        _require(self.step_ratio is None or self.step_ratio > 0, "attack.step_ratio must be positive or null")
+        fast = self.name in FAST_ATTACKS
+        if fast and self.step_size is not None:
+            raise ConfigError(f"attack.step_size={self.step_size:g} is an iterative attack's step; {self.name} steps "
+                              f"attack.step_ratio x eps (null: {FAST_ATTACKS[self.name]:g}): set attack.step_size=null "
+                              f"or select attack={self.name}")
+        _require(fast or self.step_ratio is None,
+                 f"attack.step_ratio is the step of single-step attacks ({', '.join(FAST_ATTACKS)}); {self.name} "
+                 "takes attack.step_size")
         _require(self.steps > 0, f"attack.steps={self.steps} must be positive")
+        _require(self.noise_ratio > 0, f"attack.noise_ratio={self.noise_ratio:g} must be positive")
         _require(self.beta >= 0, "attack.beta must be >= 0")
         _require(self.eps_warmup_epochs >= 0, f"attack.eps_warmup_epochs={self.eps_warmup_epochs:g} must be >= 0")
+
+    @property
+    def step(self) -> float:
+        """The step the attack takes at full ε: the configured one, else the attack's published default."""
+        if self.name in FAST_ATTACKS:
+            return (self.step_ratio if self.step_ratio is not None else FAST_ATTACKS[self.name]) * self.eps
+        if self.step_size is not None:
+            return self.step_size
+        return self.eps / 4 if self.steps > 1 else self.eps  # Madry's 2/255 at 8/255; a one-step PGD steps ε
 
     def unused(self) -> set[str]:
         """eps stays even for ``none``: it is the threat model robust evaluation uses. A ramp of 0 epochs is
         no ramp (what every stage meant before the field existed: caches stay)."""
         ramp = {"eps_warmup_epochs"} if self.eps_warmup_epochs == 0 or self.name == "none" else set()
+        noise = set() if self.name == "n_fgsm" else {"noise_ratio"}
         if self.name == "none":
-            return {"step_size", "steps", "random_start", "beta", "bn_mode"} | ramp
-        if self.name in ("fgsm", "fgsm_rs"):
-            return {"steps", "random_start", "beta"} | ramp
-        return ({"random_start"} if self.name == "trades" else {"beta"}) | ramp
+            return {"step_size", "step_ratio", "steps", "random_start", "beta", "bn_mode"} | ramp | noise
+        if self.name in FAST_ATTACKS:
+            return {"step_size", "steps", "random_start", "beta"} | ramp | noise
+        return ({"random_start"} if self.name == "trades" else {"beta"}) | {"step_ratio"} | ramp | noise
 
 
 @dataclass
@@ -324,8 +358,8 @@ class FindConfig:
         _require(self.check_every >= 0, "pipeline.find.check_every must be >= 0 (0: every epoch)")
         _require(self.epochs > 0, "pipeline.find.epochs must be positive")
         _require(self.lr > 0, f"pipeline.find.lr={self.lr} must be positive")
-        _choice("pipeline.find.attack", self.attack, ("none", "fgsm", "fgsm_rs", "pgd"))
-        _choice("pipeline.find.schedule", self.schedule, ("constant", "multistep", "cosine"))
+        _choice("pipeline.find.attack", self.attack, ("none", *FAST_ATTACKS, "pgd"))
+        _choice("pipeline.find.schedule", self.schedule, SCHEDULES)
 
     def unused(self) -> set[str]:
         return {"window", "threshold", "check_every"} if self.stop == "fixed" else set()
@@ -558,11 +592,9 @@ def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
     """``cfg`` with ``section.key=value`` overrides of ``attack`` or ``optim`` (a baseline's trick: an ε ramp,
     another warmup); the changed section re-validates. A key that is not a setting, or a value of the wrong
     type, is a ``ConfigError`` naming ``where``."""
-    import copy
-
     import yaml
 
-    out = cfg
+    out = _switch_attack(cfg, overrides)
     for item in overrides:
         key, sep, raw = str(item).partition("=")
         section, _, leaf = key.strip().partition(".")
@@ -590,6 +622,17 @@ def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
             raise ConfigError(f"{where}: {key.strip()}={raw.strip()} is not a valid value ({err})") from None
         out = copy.copy(out)  # a shallow copy: no re-validation of the whole config (it may hold variants)
         setattr(out, section, changed)
+    return out
+
+
+def _switch_attack(cfg: Config, overrides: list[str]) -> Config:
+    """A variant that names another attack trains that attack at its own step: the step fields of the attack it
+    replaces are cleared first (the overrides may set them again), so PGD's absolute step can never reach FGSM-RS."""
+    keys = {str(o).partition("=")[0].strip(): str(o).partition("=")[2].strip() for o in overrides}
+    if keys.get("attack.name", cfg.attack.name) == cfg.attack.name:
+        return cfg
+    out = copy.copy(cfg)
+    out.attack = dataclasses.replace(cfg.attack, name="none", step_size=None, step_ratio=None)  # named next
     return out
 
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lth_lightning.attacks import Attack, build_attack, build_eval_attack, trades_loss
-from lth_lightning.attacks.core import default_step
 from lth_lightning.config import AttackConfig, EvalConfig
+from lth_lightning.errors import ConfigError
 
 
 def _model() -> nn.Module:
@@ -73,9 +73,21 @@ def test_bn_mode_eval_leaves_running_stats_and_restores_mode():
 
 def test_default_steps_follow_the_literature():
     eps = 8 / 255
-    assert default_step("fgsm", eps, 1) == eps
-    assert default_step("fgsm_rs", eps, 1) == pytest.approx(1.25 * eps)
-    assert default_step("pgd", eps, 10) == pytest.approx(2 / 255)
+    assert build_attack(AttackConfig(name="fgsm", eps=eps)).step_size == eps
+    assert build_attack(AttackConfig(name="fgsm_rs", eps=eps)).step_size == pytest.approx(1.25 * eps)
+    assert build_attack(AttackConfig(name="n_fgsm", eps=eps)).step_size == pytest.approx(eps)
+    assert build_attack(AttackConfig(name="pgd", eps=eps, steps=10)).step_size == pytest.approx(2 / 255)
+
+
+@pytest.mark.parametrize(("name", "ratio"), [("fgsm", 1.0), ("fgsm_rs", 1.25), ("n_fgsm", 1.0)])
+def test_single_step_attacks_step_relative_to_eps(name, ratio):
+    """attack=fgsm_rs attack.eps=0.3 steps 0.375 (the stored FGSM-RS arms once stepped 10/255 or PGD's 0.1)."""
+    assert build_attack(AttackConfig(name=name, eps=0.3)).step_size == pytest.approx(ratio * 0.3)
+    assert build_attack(AttackConfig(name=name, eps=0.3, step_ratio=0.5)).step_size == pytest.approx(0.15)
+    with pytest.raises(ConfigError, match="iterative attack's step"):
+        AttackConfig(name=name, eps=0.3, step_size=0.1)  # PGD's absolute step cannot reach a single-step attack
+    with pytest.raises(ConfigError, match="takes attack\\.step_size"):
+        AttackConfig(name="pgd", eps=0.3, step_ratio=1.0)
 
 
 def test_attack_under_bf16_autocast_and_channels_last():

@@ -22,32 +22,45 @@ INFO = DataInfo(1, 28, 10, (0.4,), (0.2,))
 SHAPE = INFO.shape
 
 
+def _masked(model: nn.Module, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights a ticket file holds: θ0 under its mask (zero wherever it cut), as ``prune_step`` writes them."""
+    net = copy.deepcopy(model)
+    MaskSet(masks).apply_(net)
+    return snapshot(net)
+
+
 def _channel_ticket(name: str = "lenet", ratio: float = 0.5) -> tuple[nn.Module, Ticket]:
     model = build_model(ModelConfig(name=name), INFO, seed=0)
     kept = keep_channels(channel_scores(model, SHAPE), ratio, 8)
-    return model, Ticket(channel_masks(model, SHAPE, kept), snapshot(model), {"model": {"name": name}}, kept)
+    masks = channel_masks(model, SHAPE, kept)
+    return model, Ticket(masks, _masked(model, masks), {"model": {"name": name}}, kept)
 
 
 def _unstructured_ticket(name: str = "vgg11") -> tuple[nn.Module, Ticket]:
     model = build_model(ModelConfig(name=name), INFO, seed=0)
     masks = MaskSet(compute_masks(prunable_weights(model), 0.8, "layer_normalized"))
     masks.add_bn_masks(model)
-    return model, Ticket(masks.as_dict(), snapshot(model), {"model": {"name": name}})
+    return model, Ticket(masks.as_dict(), _masked(model, masks.as_dict()), {"model": {"name": name}})
+
+
+def _control(model: nn.Module, ticket: Ticket, control: str, seed: int) -> Ticket:
+    return control_ticket(ticket, control, copy.deepcopy(model), SHAPE, seed, snapshot(model))
 
 
 @pytest.mark.parametrize("name", ["lenet", "madry_cnn"])
 def test_random_channels_keep_the_tickets_counts_and_theta0_slices(name):
     model, ticket = _channel_ticket(name)
-    control = control_ticket(ticket, "random_channels", copy.deepcopy(model), SHAPE, seed=7)
+    control = _control(model, ticket, "random_channels", 7)
     assert {k: len(v) for k, v in control.channels.items()} == {k: len(v) for k, v in ticket.channels.items()}
     assert any(not torch.equal(control.channels[k], ticket.channels[k]) for k in ticket.channels)  # drawn anew
-    assert all(torch.equal(control.weights[k], ticket.weights[k]) for k in ticket.weights)  # θ0, untouched
+    theta0 = snapshot(model)
+    assert all(torch.equal(control.weights[k], theta0[k]) for k in theta0)  # θ0 unmasked, not the ticket's zeros
     # compacted like the ticket: the compact net holds θ0's rows and columns of the drawn channels, bit for bit
     small = compact(copy.deepcopy(model), SHAPE, control.channels)
     first, root = small.net.features[0].weight, "net.features.0"
-    assert torch.equal(first, ticket.weights[f"{root}.weight"][control.channels[root]])
-    again = control_ticket(ticket, "random_channels", copy.deepcopy(model), SHAPE, seed=7)
-    other = control_ticket(ticket, "random_channels", copy.deepcopy(model), SHAPE, seed=8)
+    assert torch.equal(first, theta0[f"{root}.weight"][control.channels[root]])
+    again = _control(model, ticket, "random_channels", 7)
+    other = _control(model, ticket, "random_channels", 8)
     assert all(torch.equal(again.channels[k], control.channels[k]) for k in ticket.channels)  # seeded
     assert any(not torch.equal(other.channels[k], control.channels[k]) for k in ticket.channels)
     # its masks are the drawn channels' masks: same kept fraction of every layer as the ticket's
@@ -57,13 +70,14 @@ def test_random_channels_keep_the_tickets_counts_and_theta0_slices(name):
 
 def test_random_mask_keeps_each_layers_sparsity_at_new_positions():
     model, ticket = _unstructured_ticket()
-    control = control_ticket(ticket, "random_mask", copy.deepcopy(model), SHAPE, seed=3)
+    control = _control(model, ticket, "random_mask", 3)
     weights = {k for k, m in ticket.masks.items() if m.dim() > 1}
     assert weights <= set(control.masks) and weights
     for key in weights:
         assert control.masks[key].sum() == ticket.masks[key].sum(), key  # the ticket's per-layer sparsity ...
         assert not torch.equal(control.masks[key], ticket.masks[key]), key  # ... at other positions
-    assert all(torch.equal(control.weights[k], ticket.weights[k]) for k in ticket.weights)  # θ0 values
+    theta0 = snapshot(model)
+    assert all(torch.equal(control.weights[k], theta0[k]) for k in theta0)  # θ0 values, unmasked
     # BatchNorm channels follow the drawn weights, as the ticket's followed its own
     bn = MaskSet(control.masks)
     assert bn.bn_names and all(control.masks[n].dtype == torch.bool for n in bn.bn_names)
@@ -91,10 +105,10 @@ def test_narrow_is_the_default_init_of_the_compact_shape():
 def test_a_control_of_the_other_structure_is_refused():
     model, channel = _channel_ticket()
     with pytest.raises(TicketError, match="random_mask is no control of a channel ticket"):
-        control_ticket(channel, "random_mask", model, SHAPE, seed=0)
+        _control(model, channel, "random_mask", 0)
     model, unstructured = _unstructured_ticket()
     with pytest.raises(TicketError, match="random_channels is no control of an unstructured ticket"):
-        control_ticket(unstructured, "random_channels", model, SHAPE, seed=0)
+        _control(model, unstructured, "random_channels", 0)
 
 
 def test_a_collapsed_run_is_labelled_and_a_healthy_one_is_not(make_cfg, tmp_path):

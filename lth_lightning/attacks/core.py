@@ -1,4 +1,4 @@
-"""FGSM, FGSM-RS, PGD (L∞ and L2) and the TRADES loss.
+"""FGSM, FGSM-RS, N-FGSM, PGD (L∞ and L2) and the TRADES loss.
 
 Design choices, and why:
 - Inputs live in [0, 1]; the model normalises. The ε-ball and the box are both enforced in pixel space.
@@ -26,13 +26,16 @@ from lth_lightning.results import ThreatModel
 
 @dataclass(frozen=True)
 class Attack:
-    """An iterative gradient attack. FGSM is ``steps=1`` with step ε and no random start."""
+    """An iterative gradient attack. FGSM is ``steps=1`` with step ε and no random start; N-FGSM one step of ε
+    from a start of ±2ε (``start``) with no projection back to the ε-ball (``project=False``)."""
 
     eps: float
     step_size: float
     steps: int
     norm: str = "linf"  # linf | l2
     random_start: bool = True
+    start: float = 1.0  # L∞ random start: uniform in ±start·ε
+    project: bool = True  # clip each step's perturbation to the ε-ball (the [0, 1] box always holds)
     bn_mode: str = "eval"
     loss: str = "ce"  # ce | kl (TRADES inner maximisation)
     # a 0-dim tensor multiplying eps and step (the training ε ramp): set in place each step, so a captured
@@ -65,9 +68,9 @@ class Attack:
         if self.loss == "kl":  # TRADES starts at a small Gaussian
             delta = 0.001 * torch.randn_like(x)
         elif self.norm == "linf" and isinstance(eps, torch.Tensor):
-            delta = torch.empty_like(x).uniform_(-1, 1) * eps
+            delta = torch.empty_like(x).uniform_(-1, 1) * (eps * self.start)
         elif self.norm == "linf":
-            delta = torch.empty_like(x).uniform_(-eps, eps)
+            delta = torch.empty_like(x).uniform_(-eps * self.start, eps * self.start)
         else:
             delta = _l2_project(torch.randn_like(x), eps * torch.rand(len(x), device=x.device))
         return (x + delta).clamp_(0, 1) - x
@@ -75,7 +78,8 @@ class Attack:
     def _step(self, x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor, eps: float | torch.Tensor,
               step: float | torch.Tensor) -> torch.Tensor:
         if self.norm == "linf":
-            delta = torch.clamp(delta + step * grad.sign(), -eps, eps)
+            delta = delta + step * grad.sign()
+            delta = torch.clamp(delta, -eps, eps) if self.project else delta
         else:
             norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
             delta = _l2_project(delta + step * grad / norms, eps)
@@ -106,28 +110,22 @@ def bn_mode(model: nn.Module, mode: str) -> Iterator[None]:
             module.training = flag
 
 
-def default_step(name: str, eps: float, steps: int) -> float:
-    """The literature's step sizes: FGSM ε, FGSM-RS 1.25ε (Wong et al.), PGD ε/4 (2/255 at 8/255)."""
-    if name == "fgsm":
-        return eps
-    if name == "fgsm_rs":
-        return 1.25 * eps
-    return eps / 4 if steps > 1 else eps
-
-
 def build_attack(cfg: AttackConfig) -> Attack | None:
-    """The training attack, or None for natural training."""
+    """The training attack, or None for natural training. Its step is ``cfg.step``: the configured one, else the
+    attack's published default (FGSM ε, FGSM-RS 1.25 ε, N-FGSM ε, PGD ε/4)."""
     if cfg.name == "none":
         return None
-    step = cfg.step_size if cfg.step_size is not None else default_step(cfg.name, cfg.eps, cfg.steps)
+    step, mode = cfg.step, cfg.bn_mode
     if cfg.name == "fgsm":
-        return Attack(cfg.eps, step, 1, random_start=False, bn_mode=cfg.bn_mode)
+        return Attack(cfg.eps, step, 1, random_start=False, bn_mode=mode)
     if cfg.name == "fgsm_rs":
-        return Attack(cfg.eps, step, 1, random_start=True, bn_mode=cfg.bn_mode)
+        return Attack(cfg.eps, step, 1, random_start=True, bn_mode=mode)
+    if cfg.name == "n_fgsm":
+        return Attack(cfg.eps, step, 1, random_start=True, start=cfg.noise_ratio, project=False, bn_mode=mode)
     if cfg.name == "trades":
-        return Attack(cfg.eps, step, cfg.steps, random_start=True, bn_mode=cfg.bn_mode, loss="kl")
+        return Attack(cfg.eps, step, cfg.steps, random_start=True, bn_mode=mode, loss="kl")
     norm = "l2" if cfg.name == "pgd_l2" else "linf"
-    return Attack(cfg.eps, step, cfg.steps, norm=norm, random_start=cfg.random_start, bn_mode=cfg.bn_mode)
+    return Attack(cfg.eps, step, cfg.steps, norm=norm, random_start=cfg.random_start, bn_mode=mode)
 
 
 def build_eval_attack(cfg: EvalConfig, train_eps: float) -> Attack:

@@ -11,7 +11,8 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: float, cfg: OptimCon
     """Multiplier of the base LR at optimizer step ``step`` (0-based) of ``total_steps``.
 
     Linear warmup over ``cfg.warmup_epochs`` (the paper: 10), times the schedule: constant,
-    multistep (×gamma at each milestone fraction; the paper: ×0.1 at 50 % and 75 %), or cosine.
+    multistep (×gamma at each milestone fraction; the paper: ×0.1 at 50 % and 75 %), cosine, or cyclic (0 at the
+    start, 1 at ``cfg.peak`` of training, 0 at the last step: fast adversarial training's one cycle).
     """
     warmup_steps = cfg.warmup_epochs * steps_per_epoch
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
@@ -20,6 +21,9 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: float, cfg: OptimCon
         decay = cfg.gamma ** sum(progress >= m for m in cfg.milestones)
     elif cfg.schedule == "cosine":
         decay = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    elif cfg.schedule == "cyclic":  # the triangle at step + 1, as Wong et al. read it (t = epoch + (i + 1) / n)
+        top, done = cfg.peak * total_steps, min(step + 1, total_steps)
+        decay = done / top if done <= top else (total_steps - done) / (total_steps - top)
     else:
         decay = 1.0
     return warm * decay

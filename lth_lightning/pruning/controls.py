@@ -2,7 +2,9 @@
 
 A saving is the ticket's only if the same budget spent on a net of the same size, without the mask the finding
 chose, does not give it too. Each control keeps one thing of the ticket and draws the rest at random, from a
-generator seeded by its stage's seed (so each seed's control differs, and a rerun draws the same):
+generator seeded by the finding and the control's name (``stages.arms.control_seed``: each seed's control differs,
+every budget and LR of one seed trains the same control net, and a rerun draws the same). Values come from the
+*unmasked* state the ticket was reset to, never from the ticket's weights, which are 0 wherever the ticket cut:
 
 - ``random_mask`` (unstructured): each layer's sparsity, at random positions; θ0 values.
 - ``random_channels`` (channel): each group's kept count (after alignment), random channels; θ0 slices, then
@@ -27,18 +29,23 @@ from lth_lightning.pruning.masks import MaskSet
 from lth_lightning.pruning.tickets import Ticket
 
 
-def control_ticket(ticket: Ticket, control: str, full: nn.Module, shape: Sequence[int], seed: int) -> Ticket:
+def control_ticket(ticket: Ticket, control: str, full: nn.Module, shape: Sequence[int], seed: int,
+                   source: dict[str, torch.Tensor]) -> Ticket:
     """The ticket ``control`` trains from (``narrow`` trains the ticket's shape: see ``default_init``).
-    ``full`` is a net of the ticket's model (its masks are rebuilt on it); ``seed`` is the stage's."""
+
+    ``full`` is a net of the ticket's model (its masks are rebuilt on it); ``source`` the *unmasked* state the
+    ticket was reset to (θ0 or θk): the control's kept units take their values from it, never from the ticket's
+    weights, where every unit the ticket removed is 0 (a ReLU unit that starts at 0 gets no gradient and stays
+    dead). ``seed`` draws the random positions or channels."""
     if (control == "random_mask") == ticket.structured:
         kind = "a channel" if ticket.structured else "an unstructured"
         raise TicketError(f"{control} is no control of {kind} ticket")
     gen = torch.Generator().manual_seed(seed)
     if control == "random_mask":
-        return Ticket(random_masks(ticket.masks, full, gen), ticket.weights, _provenance(ticket, control, seed))
+        return Ticket(random_masks(ticket.masks, full, gen), source, _provenance(ticket, control, seed))
     kept = random_channels(ticket, gen) if control == "random_channels" else ticket.channels
-    full.load_state_dict(ticket.weights)
-    return Ticket(channel_masks(full, shape, kept), ticket.weights, _provenance(ticket, control, seed), kept)
+    full.load_state_dict(source)
+    return Ticket(channel_masks(full, shape, kept), source, _provenance(ticket, control, seed), kept)
 
 
 def random_masks(masks: dict[str, torch.Tensor], full: nn.Module, gen: torch.Generator) -> dict[str, torch.Tensor]:

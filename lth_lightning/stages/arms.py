@@ -9,13 +9,19 @@ in the one-shot prune (``prune_step``); ticket arms consume its ticket, ``reinit
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
 
 from lth_lightning.callbacks import EarlyBird
 from lth_lightning.config import CONTROLS, Config, ConfigError, PipelineConfig, PruneConfig
-from lth_lightning.data import ImageDataModule
+from lth_lightning.data import DataInfo, ImageDataModule
+from lth_lightning.errors import TicketError
 from lth_lightning.models import build_model
 from lth_lightning.preflight import writable_dir
-from lth_lightning.pruning import load_ticket
+from lth_lightning.pruning import MaskSet, Ticket, load_ticket
 from lth_lightning.pruning.controls import control_ticket, default_init
 from lth_lightning.pruning.reset import snapshot
 from lth_lightning.results import StageResult
@@ -37,7 +43,9 @@ def find_stage(cfg: Config, lr: float) -> Stage:
     find = cfg.pipeline.find
     optim = dataclasses.replace(cfg.optim, lr=lr, schedule=find.schedule, warmup_epochs=0.0)
     step = cfg.attack.step_size if find.attack == "pgd" else None  # FGSM's step is ε, FGSM-RS's 1.25ε
-    attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step, eps_warmup_epochs=0.0)  # no ramp
+    ratio = cfg.attack.step_ratio if find.attack == cfg.attack.name else None  # a step is its own attack's only
+    attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step, step_ratio=ratio,
+                                 eps_warmup_epochs=0.0)  # no ramp
     # the finding settings that shape the run beyond optim/attack (early-bird stopping) stay in its config
     pipeline = PipelineConfig(find=dataclasses.replace(find, lr=lr))
     return Stage("find", _stage_config(cfg, find.epochs, optim=optim, attack=attack, pipeline=pipeline))
@@ -73,13 +81,44 @@ def train_arm(cfg: Config, dm: ImageDataModule, arm: str, name: str,
     stage = arm_stage(cfg, arm, finding[0] if finding else None)
     out = cached_dir(stage, cfg.pipeline.cache_dir)
     ticket = load_ticket(finding[1].ticket) if finding and finding[1].ticket else None
-    control = stage.cfg.prune.control
-    if ticket is not None and control != "none":  # the control's draws come from its own stage's seed
-        ticket = control_ticket(ticket, control, build_model(stage.cfg.model, dm.info), dm.info.shape, stage.seed)
+    control, seed = stage.cfg.prune.control, 0
+    if finding is not None and ticket is not None and control != "none":
+        seed = control_seed(finding[0], control)
+        full = build_model(stage.cfg.model, dm.info)
+        source = unmasked_source(finding[0], ticket, full, dm.info, Path(finding[1].ticket).parent)
+        ticket = control_ticket(ticket, control, full, dm.info.shape, seed, source)
     module = make_module(stage.cfg, dm.info, ticket)
     if control == "narrow":
-        default_init(module.model, stage.seed)
+        default_init(module.model, seed)
     return run_stage(stage, out, module, dm, name)
+
+
+def control_seed(find: Stage, control: str) -> int:
+    """A control's draws: one per finding and control, so every budget and LR of a seed trains the same control
+    net (as they train the same ticket); the finding's identity holds the seed and everything the ticket depends on."""
+    return int(hashlib.sha256(f"{find.identity}/{control}".encode()).hexdigest()[:8], 16)
+
+
+def unmasked_source(find: Stage, ticket: Ticket, full: nn.Module, info: DataInfo,
+                    find_dir: Path) -> dict[str, torch.Tensor]:
+    """The state the ticket's survivors were reset to, before its mask zeroed the rest: θ0 of the finding's seed
+    (``prune.reset=init``) or its θk snapshot (``rewind``). A control's kept units come from here, so a channel or
+    weight the ticket removed starts at its θ0 value, not at the 0 the ticket file holds. Checked against the
+    ticket: this state under the ticket's mask must be the ticket's weights, bit for bit."""
+    reset = find.cfg.prune.reset
+    if reset == "init":
+        source = snapshot(build_model(find.cfg.model, info, seed=find.cfg.seed))
+    elif reset == "rewind":
+        source = torch.load(find_dir / "rewind.pt", map_location="cpu", weights_only=True)
+    else:
+        raise TicketError(f"controls draw from the state a ticket was reset to; prune.reset={reset} has none to "
+                          "draw from (use reset=init or rewind)")
+    full.load_state_dict(source)
+    MaskSet(ticket.masks).apply_(full)
+    if any(not torch.equal(v, ticket.weights[k]) for k, v in full.state_dict().items()):
+        raise TicketError(f"the finding's {reset} state under the ticket's mask is not the ticket's weights: the "
+                          "ticket was not found by this finding stage (or the model code changed since)")
+    return source
 
 
 def check(cfg: Config) -> None:

@@ -49,6 +49,13 @@ def identity_view(obj: Any) -> Any:
 # drew from their own generator, with the same formula: their stages and identities are unchanged.
 LOADER_RNG = 2
 
+# How a control arm (``prune.control``) is drawn. 2: its kept units take their values from the unmasked θ0 (or θk)
+# and its draw is seeded by the finding and the control's name, the same for every budget and LR of a seed (issue
+# #30). Under 1 they came from the ticket's masked weights -- every unit the ticket cut started at 0 and stayed dead --
+# and were drawn anew per stage. The same config trains another net under 2, so every control stage cached under 1
+# is invalid: the revision is part of a control stage's identity (other stages are unchanged).
+CONTROL_DRAW = 2
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -60,7 +67,9 @@ class Stage:
 
     @property
     def description(self) -> dict[str, Any]:
-        revision = {} if self.cfg.data.in_memory else {"loader_rng": LOADER_RNG}
+        revision: dict[str, int] = {} if self.cfg.data.in_memory else {"loader_rng": LOADER_RNG}
+        if self.cfg.prune.control != "none":
+            revision["control_draw"] = CONTROL_DRAW
         return {"kind": self.kind, "config": identity_view(self.cfg), "inputs": list(self.inputs), **revision}
 
     @property
