@@ -1,9 +1,9 @@
-"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,channels,gpu,report,all} [options]
+"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,channels,gpu,report,all} [options]
 
 One module per bench (``benches/<name>.py``, each with ``run(args)``); this file only parses and dispatches.
 Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
 results go to benches/results/<name>.json and ``report`` renders docs/benchmarks.md from them.
-``all`` runs the CPU benches that take minutes (ALL); frontier and regime take hours, gpu needs a GPU.
+``all`` runs the CPU benches that take minutes (ALL); frontier, regime and wong take hours, gpu needs a GPU.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from benches.common import RESULTS, ROOT
 from benches.gpu import CIFAR_EXPERIMENTS
 from benches.regime import REGIME
 
-BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "channels", "gpu")
+BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "wong", "channels", "gpu")
 ALL = ("overhead", "attack", "mask", "levers", "channels", "claim")
 
 

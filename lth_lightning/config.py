@@ -8,6 +8,7 @@ and instantiates the dataclasses, whose ``__post_init__`` checks ranges. Every f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ NO_EFFECT = {"identity": False}
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "synthetic")
 DATA_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
                "cifar100": (3, 32, 32), "svhn": (3, 32, 32)}  # one image (C, H, W); synthetic: data.shape
-MODELS = ("lenet", "madry_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
+MODELS = ("lenet", "madry_cnn", "wong_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18", "preact_resnet18", "wrn")
 ATTACKS = ("none", "fgsm", "fgsm_rs", "n_fgsm", "pgd", "pgd_l2", "trades")
 # single-step attacks: their step is a multiple of ε (``attack.step_ratio``), never an absolute step, so switching an
 # arm from PGD to one of them cannot carry PGD's step along (FGSM ε, FGSM-RS 1.25 ε, N-FGSM ε)
@@ -413,6 +414,18 @@ class FrontierConfig:
     baselines: dict[str, list[str]] = field(default_factory=dict, metadata=NO_EFFECT)
     # the same for the ticket ("ticket_<name>": overrides), trained from the ticket found once per seed
     ticket_variants: dict[str, list[str]] = field(default_factory=dict, metadata=NO_EFFECT)
+    # an arm's own peak-LR grid instead of ``lrs`` (a published recipe whose optimiser wants another scale: Adam at
+    # Wong et al.'s 5e-3 beside SGD at 0.05-0.1); each arm's best LR is still chosen on validation
+    arm_lrs: dict[str, list[float]] = field(default_factory=dict, metadata=NO_EFFECT)
+    # the strong final evaluation of each arm's best run per seed (its best checkpoint, on a fixed test subset):
+    # PGD with this many steps and restarts, so a net that masks gradients cannot pass for robust (0 steps: off)
+    final_steps: int = field(default=50, metadata=NO_EFFECT)
+    final_restarts: int = field(default=3, metadata=NO_EFFECT)
+    final_samples: int = field(default=1000, metadata=NO_EFFECT)
+
+    def lrs_of(self, arm: str) -> list[float]:
+        """The peak LRs ``arm`` trains at: its own grid (``arm_lrs``) or the shared one."""
+        return list(self.arm_lrs.get(arm, self.lrs))
 
     def __post_init__(self) -> None:
         _require(bool(self.budgets) and min(self.budgets) > 0, "frontier.budgets must be positive epochs")
@@ -424,6 +437,12 @@ class FrontierConfig:
         for structure in self.structures:
             _choice("frontier.structures entry", structure, STRUCTURES)
         _require(0.0 < self.confidence < 1.0, f"frontier.confidence={self.confidence} must be in (0, 1)")
+        named = {*self.arms, *self.baselines, *self.ticket_variants, *(f"ticket_{s}" for s in self.structures)}
+        for arm, grid in self.arm_lrs.items():
+            _require(arm in named, f"frontier.arm_lrs.{arm}: no such arm (arms: {', '.join(sorted(named))})")
+            _require(bool(grid) and min(grid) > 0, f"frontier.arm_lrs.{arm} must be positive LRs")
+        _require(self.final_steps >= 0 and self.final_restarts > 0 and self.final_samples > 0,
+                 "frontier.final_steps must be >= 0, final_restarts and final_samples > 0")
         for key, prefix in (("baselines", "dense_"), ("ticket_variants", "ticket_")):
             for name in getattr(self, key):
                 _require(name.startswith(prefix) and name.removeprefix(prefix) not in ("", *STRUCTURES),
@@ -614,6 +633,9 @@ def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
         value, current = yaml.safe_load(raw), getattr(owner, leaf)
         if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if isinstance(current, float) and isinstance(value, str):  # YAML 1.1 reads 5e-4 as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         _require(current is None or value is None or isinstance(value, type(current)),
                  f"{where}: {key} takes a {type(current).__name__}, not {raw.strip()!r}")
         try:

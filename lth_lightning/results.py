@@ -389,6 +389,23 @@ class LevelCost:
 
 
 @dataclass
+class FinalEval:
+    """An arm's best run of a seed (by validation), its best checkpoint re-tested by a strong attack on a fixed test
+    subset beside the PGD the run was tested with: a fast-AT net that masks gradients shows here."""
+
+    arm: str
+    seed: int
+    budget: int
+    lr: float
+    checkpoint: str
+    samples: int
+    clean: float  # % on the subset
+    strong: float  # % robust under ``threat``
+    threat: str  # e.g. PGD-50 ×3 L∞ ε=0.3
+    test_robust: float | None  # the run's own test PGD (all test images), for comparison
+
+
+@dataclass
 class FrontierResult:
     metric: str
     threat: str
@@ -403,3 +420,4 @@ class FrontierResult:
     controls: dict[str, list[str]] = field(default_factory=dict)  # ticket arm -> its control arms
     cuts: dict[str, str] = field(default_factory=dict)  # ticket arm -> what its prune achieved, over the seeds
     collapsed: dict[str, str] = field(default_factory=dict)  # arm -> "k of n seeds" whose every run collapsed
+    final: list[FinalEval] = field(default_factory=list)  # the strong final evaluation, per arm and seed

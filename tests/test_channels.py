@@ -27,8 +27,9 @@ from lth_lightning.pruning.channels import (
 )
 
 ARCHS = {  # every supported architecture, at the data shape it is built for
-    "lenet": ((1, 28, 28), {}), "madry_cnn": ((1, 28, 28), {}), "mlp": ((1, 8, 8), {}), "vgg11": ((3, 32, 32), {}),
-    "vgg16": ((3, 32, 32), {}), "resnet18": ((3, 32, 32), {}), "preact_resnet18": ((3, 32, 32), {}),
+    "lenet": ((1, 28, 28), {}), "madry_cnn": ((1, 28, 28), {}), "wong_cnn": ((1, 28, 28), {}),
+    "mlp": ((1, 8, 8), {}), "vgg11": ((3, 32, 32), {}), "vgg16": ((3, 32, 32), {}), "resnet18": ((3, 32, 32), {}),
+    "preact_resnet18": ((3, 32, 32), {}),
     "wrn": ((3, 32, 32), {"depth": 10, "widen": 1}),
 }
 

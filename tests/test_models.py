@@ -11,8 +11,8 @@ from lth_lightning.models import build_model, classifier_name
 
 SHAPES = {"digits": (1, 8), "mnist": (1, 28), "cifar": (3, 32)}
 CASES = [
-    ("lenet", "digits"), ("lenet", "mnist"), ("madry_cnn", "mnist"), ("mlp", "mnist"), ("vgg11", "cifar"),
-    ("vgg16", "cifar"),
+    ("lenet", "digits"), ("lenet", "mnist"), ("madry_cnn", "mnist"), ("wong_cnn", "mnist"), ("mlp", "mnist"),
+    ("vgg11", "cifar"), ("vgg16", "cifar"),
     ("vgg19", "cifar"), ("vgg16", "mnist"), ("resnet18", "cifar"), ("preact_resnet18", "cifar"),
     ("wrn", "cifar"),
 ]
@@ -64,7 +64,7 @@ def _widths(model: torch.nn.Module) -> list[int]:
             if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
 
 
-@pytest.mark.parametrize("name", ["lenet", "madry_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18",
+@pytest.mark.parametrize("name", ["lenet", "madry_cnn", "wong_cnn", "mlp", "vgg11", "vgg16", "vgg19", "resnet18",
                                   "preact_resnet18", "wrn"])
 @pytest.mark.parametrize("width", [0.5, 0.3])
 def test_width_multiplies_every_layer_rounded_to_the_multiple(name, width):

@@ -11,7 +11,7 @@ from lth_lightning.config import ModelConfig
 from lth_lightning.data import DataInfo
 from lth_lightning.models.layers import Normalized
 from lth_lightning.models.resnet import ResNet18, WideResNet
-from lth_lightning.models.small import MLP, LeNet, MadryCNN
+from lth_lightning.models.small import MLP, LeNet, MadryCNN, WongCNN
 from lth_lightning.models.vgg import VGG
 
 Builder = Callable[[ModelConfig, DataInfo], nn.Module]
@@ -20,6 +20,7 @@ Builder = Callable[[ModelConfig, DataInfo], nn.Module]
 BUILDERS: dict[str, Builder] = {
     "lenet": lambda m, d: LeNet(d.channels, d.image_size, d.num_classes, m.channels),
     "madry_cnn": lambda m, d: MadryCNN(d.channels, d.image_size, d.num_classes, m.channels),
+    "wong_cnn": lambda m, d: WongCNN(d.channels, d.image_size, d.num_classes, m.channels),
     "mlp": lambda m, d: MLP(d.channels, d.image_size, d.num_classes, list(m.hidden), m.channels),
     "vgg11": lambda m, d: VGG(11, d.channels, d.image_size, d.num_classes, m.channels),
     "vgg16": lambda m, d: VGG(16, d.channels, d.image_size, d.num_classes, m.channels),

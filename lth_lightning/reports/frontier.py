@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lth_lightning.config import CONTROLS, Config
 from lth_lightning.reports.files import write_report
-from lth_lightning.reports.fronts import fronts, is_baseline
+from lth_lightning.reports.fronts import fronts, is_baseline, spread
 from lth_lightning.results import METRIC_NAMES, FrontierResult, LevelCost, Spread, fmt
 
 
@@ -78,6 +78,7 @@ def render_frontier(result: FrontierResult) -> str:
         lines.append(f"| {r.arm} | {r.budget} | {r.lr:g} | {_mean_std(r.best_val, missing='–')} | "
                      f"{_mean_std(r.test_robust, missing='–')} | {_mean_std(r.passes, '.3g', missing='–')} | "
                      f"{_collapsed_runs(result, r.arm, r.budget, r.lr)} |")
+    lines += _final_table(result)
     fell = {a: k for a, k in result.collapsed.items() if not k.startswith("0 of")}
     lines += ["", "Collapsed seeds (every run of the arm predicted one class at its best epoch; such a seed reaches no "
               "level above that class's frequency, and means over it are labelled): "
@@ -99,6 +100,24 @@ def render_frontier(result: FrontierResult) -> str:
               "got there; \"not reached\" in a cost cell: some seed did not (k seeds did). Levels above the weaker "
               "arm's top are where only one arm arrives within the budgets."]
     return "\n".join(lines) + "\n"
+
+
+def _final_table(result: FrontierResult) -> list[str]:
+    """Each arm's best run per seed re-tested by the strong attack, beside the PGD it was tested with."""
+    if not result.final:
+        return []
+    first = result.final[0]
+    lines = ["", f"## Strong final evaluation: each arm's best run per seed, {first.threat}, first {first.samples} "
+             "test images", "", "A net that masks gradients (a fast-AT failure) keeps its own test PGD number and loses "
+             "here.", "", "| arm | seeds | test PGD % (run's own) | strong % | clean % (subset) | runs (budget, LR) |",
+             "|---|---|---|---|---|---|"]
+    for arm in sorted({f.arm for f in result.final}, key=_order):
+        mine = [f for f in result.final if f.arm == arm]
+        runs = ", ".join(f"s{f.seed}: b{f.budget} lr{f.lr:g}" for f in mine)
+        lines.append(f"| {arm} | {len(mine)} | {_mean_std(spread([f.test_robust for f in mine]), missing='–')} | "
+                     f"{_mean_std(spread([f.strong for f in mine]))} | {_mean_std(spread([f.clean for f in mine]))} | "
+                     f"{runs} |")
+    return lines
 
 
 def _example(result: FrontierResult) -> str:

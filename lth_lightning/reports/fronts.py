@@ -108,7 +108,7 @@ def budget_rows(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) 
     rows = []
     for arm in arms:
         for budget in fc.budgets:
-            by_lr = {lr: [r for r in runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)] for lr in fc.lrs}
+            by_lr = {lr: [r for r in runs if (r.arm, r.budget, r.lr) == (arm, budget, lr)] for lr in fc.lrs_of(arm)}
             lr, chosen = max(by_lr.items(), key=lambda kv: spread([r.best_val for r in kv[1]]).mean or -1.0)
             rows.append(BudgetRow(arm, budget, lr, spread([r.best_val for r in chosen]),
                                   spread([r.test_robust for r in chosen]),

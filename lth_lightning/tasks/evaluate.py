@@ -8,6 +8,7 @@ The model architecture is read from the checkpoint; the data config must name th
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from lth_lightning.errors import UserError, first_line
 from lth_lightning.io import write_json
 from lth_lightning.modules import Classifier
 from lth_lightning.pruning import load_ticket
-from lth_lightning.results import EvalResult, fmt
+from lth_lightning.results import EvalResult, ThreatModel, fmt
 from lth_lightning.stages.runner import build_trainer, is_rank_zero, make_module, test_result
 
 
@@ -44,20 +45,57 @@ def _module_for(cfg: Config, info: Any) -> Classifier:
     """The checkpoint's own module, rebuilt from the plain-dict hyperparameters it carries."""
     if not cfg.ckpt_path:
         return make_module(cfg, info, load_ticket(cfg.ticket))  # type: ignore[arg-type]
-    ckpt = _load_checkpoint(cfg.ckpt_path)
-    hparams = ckpt.get("hyper_parameters")
-    if not isinstance(hparams, dict) or "model" not in hparams:
-        raise UserError(f"{cfg.ckpt_path} was not written by lth_lightning (no model hyperparameters)")
-    if hparams.get("dataset") and hparams["dataset"] != cfg.data.name:
+    hparams = _load_checkpoint(cfg.ckpt_path).get("hyper_parameters")
+    if isinstance(hparams, dict) and hparams.get("dataset") and hparams["dataset"] != cfg.data.name:
         raise UserError(f"checkpoint was trained on {hparams['dataset']}; pass data={hparams['dataset']}")
     # evaluation settings come from this command (eval=full ...), the rest from the checkpoint
-    module = Classifier(**{**hparams, "evaluation": dataclasses.asdict(cfg.eval)})
+    return load_checkpoint_module(cfg.ckpt_path, dataclasses.asdict(cfg.eval))
+
+
+def load_checkpoint_module(path: str, evaluation: dict[str, Any]) -> Classifier:
+    """A checkpoint's module, rebuilt from its own plain-dict hyperparameters, with ``evaluation`` settings."""
+    ckpt = _load_checkpoint(path)
+    hparams = ckpt.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "model" not in hparams:
+        raise UserError(f"{path} was not written by lth_lightning (no model hyperparameters)")
+    module = Classifier(**{**hparams, "evaluation": evaluation})
     module.on_load_checkpoint(ckpt)
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
         raise UserError(f"checkpoint does not fit its model: {first_line(err)}") from None
     return module
+
+
+@torch.no_grad()
+def strong_eval(path: str, images: torch.Tensor, labels: torch.Tensor, steps: int, restarts: int,
+                step: float | None = None) -> tuple[float, float, str]:
+    """Clean and robust accuracy (%) of a checkpoint on fixed images under PGD-``steps`` × ``restarts`` at the
+    checkpoint's own threat model (ε from its training attack, ``step`` or 2.5 ε / steps as Madry et al.'s, eval-mode
+    BatchNorm); an image counts as robust only if every restart fails. Seeded: a rerun gives the same number.
+    Returns (clean, robust, the threat model's label). The result is written beside the checkpoint's stage once."""
+    name = f"{Path(path).stem}_pgd{steps}x{restarts}{f'_step{step:g}' if step else ''}_n{len(images)}.json"
+    record = Path(path).parent.parent / name
+    if record.exists():
+        done = json.loads(record.read_text())
+        return done["clean"], done["robust"], done["threat"]
+    module = load_checkpoint_module(path, {})
+    model = module.model.eval()
+    base = module.eval_attack
+    attack = dataclasses.replace(base, steps=steps, step_size=step or 2.5 * base.eps / steps)
+    clean = robust = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for x, y in zip(images.split(500), labels.split(500), strict=True):
+            correct = model(x).argmax(1) == y
+            clean += int(correct.sum())
+            for _ in range(restarts):
+                correct &= model(attack(model, x, y)).argmax(1) == y
+            robust += int(correct.sum())
+    threat = ThreatModel(attack.norm, attack.eps, steps, restarts).label()
+    out = (round(100 * clean / len(images), 2), round(100 * robust / len(images), 2), threat)
+    write_json(record, {"clean": out[0], "robust": out[1], "threat": threat})
+    return out
 
 
 def run_eval(cfg: Config) -> EvalResult:

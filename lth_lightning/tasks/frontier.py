@@ -19,10 +19,11 @@ from lth_lightning.config import CONTROLS, Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
 from lth_lightning.reports.fronts import budget_rows, cheapest_line, collapsed_seeds, headline, level_costs, run_points
-from lth_lightning.results import BudgetRun, FrontierResult, LevelCost, StageResult, describe_cut
+from lth_lightning.results import BudgetRun, FinalEval, FrontierResult, LevelCost, StageResult, describe_cut
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import Stage
 from lth_lightning.stages.runner import is_rank_zero
+from lth_lightning.tasks.evaluate import strong_eval
 
 
 def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
@@ -34,7 +35,7 @@ def budget_config(cfg: Config, seed: int, budget: int, lr: float) -> Config:
     optim = dataclasses.replace(cfg.optim, lr=lr, warmup_epochs=cfg.optim.warmup_epochs * share)
     attack = dataclasses.replace(cfg.attack, eps_warmup_epochs=cfg.attack.eps_warmup_epochs * share)
     pipeline = dataclasses.replace(cfg.pipeline, ticket_epochs=budget, dense_epochs=budget)
-    one_run = dataclasses.replace(cfg.frontier, baselines={}, ticket_variants={})  # variants are applied already
+    one_run = dataclasses.replace(cfg.frontier, baselines={}, ticket_variants={}, arm_lrs={})  # applied already
     return dataclasses.replace(cfg, seed=seed, optim=optim, attack=attack, pipeline=pipeline, frontier=one_run)
 
 
@@ -98,8 +99,8 @@ def _train_runs(cfg: Config, dm: ImageDataModule, metric: str,
         for arm, (_, found) in tickets.items():
             cuts.setdefault(arm, []).append(found.cut)
         for budget in fc.budgets:
-            for lr in fc.lrs:
-                for arm, spec in specs.items():
+            for lr in sorted({lr for arm in specs for lr in fc.lrs_of(arm)}):
+                for arm, spec in ((a, s) for a, s in specs.items() if lr in fc.lrs_of(a)):
                     finding = tickets[spec.ticket] if spec.ticket else None
                     result = train_arm(budget_config(variants[arm], seed, budget, lr), dm, spec.kind,
                                        f"{arm}@b{budget}-lr{lr:g}-s{seed}", finding)
@@ -144,6 +145,29 @@ def _cuts(cfg: Config, cuts: dict[str, list[dict[str, float]]]) -> dict[str, str
     return {a: describe_cut(c, dataclasses.replace(cfg.prune, structure=structures[a]).cut) for a, c in cuts.items()}
 
 
+def final_evals(cfg: Config, dm: ImageDataModule, runs: list[BudgetRun]) -> list[FinalEval]:
+    """Each arm's best run per seed (by validation, collapsed runs last), its best checkpoint under the strong attack
+    (``frontier.final_steps`` × ``final_restarts`` on the first ``final_samples`` test images)."""
+    fc = cfg.frontier
+    if fc.final_steps == 0 or not cfg.eval.robust_for(cfg.attack):
+        return []
+    dm.setup("test")
+    test = dm.test_set
+    n = min(fc.final_samples, len(test))
+    images, labels = test.images[:n].float().div(255.0), test.labels[:n]
+    out = []
+    for arm in arm_names(cfg):
+        for seed in fc.seeds:
+            mine = [r for r in runs if (r.arm, r.seed) == (arm, seed) and r.checkpoint]
+            if not mine:
+                continue
+            best = max(mine, key=lambda r: (not r.collapsed, r.best_val if r.best_val is not None else -1.0))
+            clean, strong, threat = strong_eval(best.checkpoint, images, labels, fc.final_steps, fc.final_restarts)
+            out.append(FinalEval(arm, seed, best.budget, best.lr, best.checkpoint, n, clean, strong, threat,
+                                 best.test_robust))
+    return out
+
+
 def run_frontier(cfg: Config) -> FrontierResult:
     check(cfg)
     metric = cfg.target_metric()
@@ -157,7 +181,7 @@ def run_frontier(cfg: Config) -> FrontierResult:
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(fc.budgets), list(fc.lrs),
                             list(fc.seeds), budget_rows(runs, arms, fc), levels,
                             _headlines(cfg, levels, metric, collapsed), runs, fc.confidence, controls,
-                            _cuts(cfg, cuts), collapsed)
+                            _cuts(cfg, cuts), collapsed, final_evals(cfg, dm, runs))
     if is_rank_zero():
         publish_frontier(cfg, result, Path(cfg.run_dir))
     return result
