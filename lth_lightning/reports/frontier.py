@@ -107,9 +107,10 @@ def _final_table(result: FrontierResult) -> list[str]:
     if not result.final:
         return []
     first = result.final[0]
-    lines = ["", f"## Strong final evaluation: each arm's best run per seed, {first.threat}, first {first.samples} "
-             "test images", "", "A net that masks gradients (a fast-AT failure) keeps its own test PGD number and "
-             "loses here.", "", "| arm | seeds | test PGD % (run's own) | strong % | clean % (subset) | runs (budget, LR) |",
+    lines = ["", f"## Strong final evaluation: each arm's best run per seed, {first.threat}, first "
+             f"{first.samples} test images", "",
+             "A net that masks gradients (a fast-AT failure) keeps its own test PGD number and loses here.", "",
+             "| arm | seeds | test PGD % (run's own) | strong % | clean % (subset) | runs (budget, LR) |",
              "|---|---|---|---|---|---|"]
     for arm in sorted({f.arm for f in result.final}, key=_order):
         mine = [f for f in result.final if f.arm == arm]
