@@ -234,15 +234,22 @@ class EvalConfig:
     autoattack_samples: int = 500
     checkpoint_metric: str = "auto"  # best checkpoint by robust val acc (robust overfitting); see monitor_metric
     catastrophic_drop: float | None = None  # stop when robust val acc falls this far below its best
+    # validation checks per training epoch (the same fixed subset each time; never charged to training): each is a
+    # point a frontier can stop at, so a finer resolution of the cost to reach a level. Part of a stage's identity
+    # (validation draws attack noise from the stage's RNG stream). A stage killed between two checks of an epoch
+    # resumes from the last check's checkpoint as Lightning resumes mid-epoch, not bit-identically (1: as before)
+    checks_per_epoch: int = 1
 
     def __post_init__(self) -> None:
         _choice("eval.norm", self.norm, ("linf", "l2"))
         _choice("eval.autoattack", self.autoattack, ("off", "standard", "apgd"))
         _require(self.eps is None or self.eps >= 0, f"eval.eps={self.eps} must be >= 0")
         _require(self.steps > 0 and self.test_restarts > 0, "eval.steps and eval.test_restarts must be > 0")
+        _require(self.checks_per_epoch >= 1, f"eval.checks_per_epoch={self.checks_per_epoch} must be >= 1")
 
     def unused(self) -> set[str]:
-        return {"autoattack_samples"} if self.autoattack == "off" else set()
+        out = {"autoattack_samples"} if self.autoattack == "off" else set()
+        return out | ({"checks_per_epoch"} if self.checks_per_epoch == 1 else set())  # caches stay
 
     def robust_for(self, attack: AttackConfig) -> bool:
         """Whether robust accuracy is measured at all for runs trained with ``attack``."""

@@ -31,7 +31,7 @@ class Ledger:
 
 @dataclass
 class EpochRecord:
-    epoch: int
+    epoch: int  # the epoch in progress (1-based); with eval.checks_per_epoch > 1 several records share one
     val_clean: float
     val_robust: float | None  # None: robust accuracy was not measured this epoch
     passes: float
@@ -357,10 +357,15 @@ class Verdict:
 
     def ahead(self, threshold: float) -> bool:
         """At least ``threshold`` % cheaper on every seed, by the interval's lower end (two seeds at least), or
-        reached on every seed where the reference never got there. One seed is never ahead: it has no interval."""
+        reached on every seed where the reference never got there. One seed is never ahead: it has no interval; nor
+        is a zero-width interval (every seed the same difference, with no resolution to widen it)."""
         if self.n < 2 or self.arm_seeds < self.n:
             return False
-        return self.reference_seeds == 0 or (self.seeds == self.n and self.low is not None and self.low >= threshold)
+        if self.reference_seeds == 0:
+            return True
+        if self.low is None or (self.high is not None and self.high <= self.low):
+            return False
+        return self.seeds == self.n and self.low >= threshold
 
     def saving_label(self, unit: str = " %") -> str:
         """The saving as a table prints it: with "k of n seeds" when not every seed reached the level."""

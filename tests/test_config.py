@@ -35,6 +35,10 @@ def test_every_group_option_composes(make_cfg, group, option):
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_every_experiment_composes(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}")
+    if experiment == "wong_mnist":  # a published recipe reproduced: one dense net, FGSM-RS at 1.25 eps = 0.375
+        assert cfg.task == "train" and cfg.prune.name == "none" and cfg.model.name == "wong_cnn"
+        assert cfg.attack.step == pytest.approx(0.375) and cfg.optim.schedule == "cyclic"
+        return
     assert cfg.task in ("fast_ticket", "frontier") and cfg.prune.name == "oneshot"
 
 

@@ -14,6 +14,7 @@ from lth_lightning.cli import CONF_DIR
 from lth_lightning.config import with_overrides
 from lth_lightning.tasks.fast_ticket import run_fast_ticket
 from lth_lightning.tasks.frontier import arm_names, run_frontier
+from lth_lightning.tasks.train import run_train
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
 SHAPE = {"digits": "[1,8,8]", "mnist": "[1,28,28]", "cifar10": "[3,32,32]"}
@@ -26,13 +27,14 @@ def test_experiment_smoke_runs(make_cfg, experiment):
     # a frontier keeps its full schedule, which only sets how budgets compress
     ramp = max(with_overrides(base, ov, where).attack.eps_warmup_epochs for where, ov in base.variants().items())
     epochs = max(1, math.ceil(ramp))
-    lengths = [] if base.task == "frontier" else [f"pipeline.ticket_epochs={epochs}", f"pipeline.dense_epochs={epochs}"]
+    lengths = {"frontier": [], "train": [f"trainer.max_epochs={epochs}"]}.get(
+        base.task, ["pipeline.find.epochs=1", f"pipeline.ticket_epochs={epochs}", f"pipeline.dense_epochs={epochs}"])
     overrides = [
         f"experiment={experiment}", "data=synthetic", f"data.shape={SHAPE[base.data.name]}",
         "data.synthetic_size=16", "data.batch_size=4", "data.eval_batch_size=8", "data.num_workers=0",
         "trainer=cpu", "trainer.precision=32-true", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
-        "pipeline.find.epochs=1", *lengths, "eval.autoattack_samples=2",
+        "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", *lengths, "eval.autoattack_samples=2",
+        *(["pipeline.find.epochs=1"] if base.task == "frontier" else []),
     ]
     if base.model.name == "wrn":
         overrides.append("model.widen=1")  # WRN-34-10 is 46M parameters: too slow for a CPU smoke test
@@ -40,8 +42,12 @@ def test_experiment_smoke_runs(make_cfg, experiment):
         overrides.append("eval.autoattack=off")  # CPU for VGG/ResNet; the digits and MNIST experiments keep it
     cfg = make_cfg(*overrides, fast=False)
     own = dataclasses.replace(base.eval, autoattack_samples=2, autoattack=cfg.eval.autoattack)
-    assert cfg.eval == own and cfg.attack == base.attack and cfg.pipeline.find == dataclasses.replace(
-        base.pipeline.find, epochs=1)
+    assert cfg.eval == own and cfg.attack == base.attack and cfg.optim == base.optim
+    assert base.task == "train" or cfg.pipeline.find == dataclasses.replace(base.pipeline.find, epochs=1)
+    if base.task == "train":  # a published recipe reproduced (wong_mnist): its own net, attack and schedule
+        result = run_train(cfg)
+        assert result.ledger.passes == 2 * 4 and result.test is not None and result.test.robust is not None  # FGSM-RS: 2
+        return
     if base.task == "frontier":
         overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]", "frontier.seeds=[0]"]
         result = run_frontier(make_cfg(*overrides, fast=False))

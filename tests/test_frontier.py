@@ -3,14 +3,26 @@ cost charged once per seed to every ticket point, and a rerun that trains nothin
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
 
 from lth_lightning.modules.schedule import lr_factor
-from lth_lightning.reports.fronts import cheapest, envelope, headline, level_costs, run_points, spread, verdict
+from lth_lightning.reports.fronts import (
+    cheapest,
+    check_cost,
+    envelope,
+    headline,
+    level_costs,
+    run_points,
+    spread,
+    verdict,
+)
 from lth_lightning.results import (
     BudgetRow,
+    BudgetRun,
     EpochRecord,
     FrontierResult,
     FrontPoint,
@@ -84,7 +96,8 @@ def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
     assert row["boost"] == 21.0 and row["boost_std"] == pytest.approx(2 ** 0.5, abs=0.01)  # 20 and 22 points
     assert row["ticket_top"] == 61.0 and row["dense_top"] == 62.0 and row["level"] == 61.0
     # each seed races to its own dense best − 1 (60, 62): the ticket gets there at 350 passes, dense at 300
-    assert row["saving_pct"] == pytest.approx(-16.67) and row["verdict"].startswith("dense cheaper (90 % CI")
+    # both seeds differ by the same 50 passes, but checks are 100 passes apart: the interval is one check each side
+    assert row["saving_pct"] == pytest.approx(-16.67) and row["verdict"] == "tie (90 % CI -50.0 to +16.7 %)"
     assert row["saving_seeds"] == "2 of 2" and row["collapsed"] == "none"
     assert row["find_epochs"] == 2.0
     runs[0].collapsed = runs[1].collapsed = True  # the ticket's kept epochs predicted one class on both seeds
@@ -92,7 +105,7 @@ def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
 
 
 def _v(arm, base, confidence=0.9, names=("ticket", "dense")):
-    v = verdict(arm, base, confidence, names)
+    v = verdict(arm, base, confidence, names, resolution=0.0)
     return v.saving, v.text
 
 
@@ -120,22 +133,51 @@ def test_spread_and_verdicts():
     assert _v([150.0, 160.0], [100.0, 100.0], names=("ticket", "control"))[1].startswith("control cheaper")
 
 
+def _verdict(arm, base):
+    return verdict(arm, base, 0.9, resolution=0.0)
+
+
 def test_ahead_is_decided_on_the_intervals_lower_end():
     """#25: costs [80, 92, 90] vs [100, 100, 100] save 12.7 % on average, but the 90 % interval's lower end is
     +1.8 %: not "at least 10 % cheaper". [85, 86, 87] saves 14 % with an interval from 12.3 %: ahead."""
-    loose = verdict([80.0, 92.0, 90.0], [100.0, 100.0, 100.0], 0.9)
+    loose = _verdict([80.0, 92.0, 90.0], [100.0, 100.0, 100.0])
     assert loose.saving == pytest.approx(12.67, abs=0.01) and loose.low == pytest.approx(1.8, abs=0.05)
     assert loose.text.startswith("ticket cheaper (90 % CI +1.8 to +23.5 %") and not loose.ahead(10.0)
     assert loose.ahead(1.0)
-    tight = verdict([85.0, 86.0, 87.0], [100.0, 100.0, 100.0], 0.9)
+    tight = _verdict([85.0, 86.0, 87.0], [100.0, 100.0, 100.0])
     assert tight.low == pytest.approx(12.3, abs=0.05) and tight.ahead(10.0)
-    assert not verdict([50.0], [100.0], 0.9).ahead(10.0)  # one seed: no interval, never ahead
-    assert not verdict([50.0, None, 50.0], [100.0, 100.0, 100.0], 0.9).ahead(10.0)  # 2 of 3 seeds: not shown
-    assert verdict([50.0, 50.0], [None, None], 0.9).ahead(10.0)  # every seed there, the baseline on none
-    assert not verdict([50.0, None], [None, None], 0.9).ahead(10.0)
+    assert not _verdict([50.0], [100.0]).ahead(10.0)  # one seed: no interval, never ahead
+    assert not _verdict([50.0, None, 50.0], [100.0, 100.0, 100.0]).ahead(10.0)  # 2 of 3 seeds: not shown
+    assert _verdict([50.0, 50.0], [None, None]).ahead(10.0)  # every seed there, the baseline on none
+    assert not _verdict([50.0, None], [None, None]).ahead(10.0)
     # a saving over some seeds only is printed with its seed count
-    assert verdict([50.0, None, 48.0], [100.0, 101.0, 99.0], 0.9).saving_label() == "50.8 % (2 of 3 seeds)"
+    assert _verdict([50.0, None, 48.0], [100.0, 101.0, 99.0]).saving_label() == "50.8 % (2 of 3 seeds)"
     assert tight.saving_label() == "14.0 %"
+
+
+def test_no_verdict_rests_on_a_zero_width_interval():
+    """#31: costs move only at validation checks, so seeds often share one paired difference; its standard
+    deviation is 0. verdict([1, 1], [2, 2]) once read "CI +50.0 to +50.0" and counted as ahead."""
+    bare = verdict([1.0, 1.0], [2.0, 2.0], 0.9, resolution=0.0)
+    assert "no interval" in bare.text and not bare.ahead(10.0)
+    # at a check cost of 1 (as coarse as the difference itself) the interval is 50 ± 50 %: a tie, not ahead
+    coarse = verdict([1.0, 1.0], [2.0, 2.0], 0.9, resolution=1.0)
+    assert coarse.text == "tie (90 % CI +0.0 to +100.0 %)" and not coarse.ahead(10.0)
+    # checks ten times finer: ahead, on an interval one check wide each side
+    fine = verdict([10.0, 10.0], [20.0, 20.0], 0.9, resolution=1.0)
+    assert (fine.low, fine.high) == (pytest.approx(45.0), pytest.approx(55.0)) and fine.ahead(10.0)
+    # a noisy interval wider than one check keeps its own width
+    noisy = verdict([85.0, 86.0, 87.0], [100.0, 100.0, 100.0], 0.9, resolution=0.5)
+    assert noisy.low == pytest.approx(12.3, abs=0.05)
+
+
+def test_check_cost_is_the_largest_step_between_checks():
+    runs = [BudgetRun("ticket", 0, 2, 0.1, 0.0, 0.0, 1.0, None, None,
+                      [FrontPoint(p, 0.0, 10.0 * i) for i, p in enumerate([5.0, 8.0, 14.0])]),
+            BudgetRun("dense", 0, 1, 0.1, 0.0, 0.0, 1.0, None, None, [FrontPoint(4.0, 0.0, 1.0)])]
+    assert check_cost(runs, ["ticket"], "passes") == 6.0  # 5 -> 8 -> 14
+    assert check_cost(runs, ["dense"], "passes") == 4.0  # one check: its whole cost
+    assert check_cost(runs, ["ticket", "dense"], "passes") == 6.0 and check_cost(runs, ["reinit"], "passes") == 0.0
 
 
 def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
@@ -147,7 +189,8 @@ def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
     assert cfg.frontier.baselines == {"dense_eps_ramp": ["attack.eps_warmup_epochs=2"]}
 
     def run(arm, seed, cost):
-        return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, [FrontPoint(cost + seed, 1.0, 60.0)])
+        points = [FrontPoint(cost + seed - 10, 1.0, 50.0), FrontPoint(cost + seed, 1.0, 60.0)]  # checks 10 apart
+        return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, points)
 
     runs = [run(a, s, c) for s in (0, 1, 2) for a, c in (("ticket", 300), ("dense", 400), ("dense_eps_ramp", 200))]
     (level,) = level_costs(runs, arm_names(cfg), cfg.frontier)
@@ -170,7 +213,8 @@ def test_the_second_verdict_is_against_the_best_control_per_seed(make_cfg):
     assert controls_of(cfg) == {"ticket": ["random_channels", "narrow"]}
 
     def run(arm, seed, cost):
-        return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, [FrontPoint(cost, 1.0, 60.0)])
+        points = [FrontPoint(cost - 5, 1.0, 50.0), FrontPoint(cost, 1.0, 60.0)]  # checks 5 passes apart
+        return BudgetRun(arm, seed, 1, 0.1, 0.0, 0.0, 60.0, None, None, points)
 
     costs = {"ticket": [300, 301, 302], "dense": [400, 400, 401], "narrow": [250, 500, 251],
              "random_channels": [600, 240, 600]}
@@ -251,3 +295,22 @@ def test_a_ramp_is_checked_against_the_full_schedule_and_compressed_with_it(make
                    "++frontier.baselines={dense_ramp:['attack.eps_warmup_epochs=5']}")
     run = budget_config(with_overrides(cfg, ["attack.eps_warmup_epochs=5"], "x"), 0, 2, 0.1)
     assert run.attack.eps_warmup_epochs == pytest.approx(1.0) and run.frontier.baselines == {}
+
+
+def test_more_checks_per_epoch_give_finer_points_at_no_training_cost(make_cfg, tmp_path):
+    """eval.checks_per_epoch=2: two points an epoch, the first at half the epoch's passes; validation is not charged
+    (training seconds and passes grow only with training), and the stage is another stage than one check's."""
+    from lth_lightning.data import build_datamodule
+    from lth_lightning.stages.arms import arm_stage, train_arm
+
+    common = ["experiment=fast_ticket", "trainer.limit_train_batches=4", "attack.steps=1", "eval.val_robust_samples=16"]
+    one, two = make_cfg(*common), make_cfg(*common, "eval.checks_per_epoch=2")
+    assert arm_stage(one, "dense", None).identity != arm_stage(two, "dense", None).identity
+    cfg = dataclasses.replace(two, pipeline=dataclasses.replace(two.pipeline, dense_epochs=2))
+    result = train_arm(cfg, build_datamodule(cfg.data), "dense", "dense")
+    passes = [h.passes for h in result.history]
+    assert [h.epoch for h in result.history] == [1, 1, 2, 2]
+    assert passes == [passes[0] * k for k in (1, 2, 3, 4)]  # 2 of the epoch's 4 batches between checks
+    seconds = [h.train_seconds for h in result.history]
+    assert all(b > a for a, b in itertools.pairwise(seconds))
+    assert len(run_points(result, "val_robust", None)) == 4

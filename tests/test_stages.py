@@ -88,7 +88,8 @@ def expected(cfg: Config, path: str, live: bool) -> set[str]:
              "trainer.matmul_precision": ALL,  # in the identity once it is not the exact default
              "attack.eps_warmup_epochs": TRAINING,  # finding never ramps; a ramp of 0 is no ramp (caches stay)
              "data.on_device": ALL,  # NO_EFFECT itself, but it sets data.in_memory: the batches that really run
-             "model.width": ALL}  # a width of 1 is the model as published (caches stay); any other is live
+             "model.width": ALL,  # a width of 1 is the model as published (caches stay); any other is live
+             "eval.checks_per_epoch": ALL}  # one check an epoch is what every stage did before (caches stay)
     if path in rules and (live or path == "data.on_device"):
         return rules[path]
     if not live:
@@ -124,9 +125,11 @@ def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
     # task=fast_ticket refuses ticket=<file>; channel tickets refuse the random criterion of this base (tested
     # below); frontier.structures (NO_EFFECT) has no valid one-element change from []; override lists and dicts
     # (pipeline.dense_overrides, frontier.baselines/ticket_variants) take strings: tested below; prune.control
-    # needs prune=none (a consumed ticket): its stages are tested in test_controls.py
+    # needs prune=none (a consumed ticket): its stages are tested in test_controls.py; attack.step_ratio belongs to
+    # the single-step attacks and this base trains PGD (refused: test_attacks.py); frontier.arm_lrs names arms
     assert sorted(skipped) == sorted(["ticket", "pipeline.dense_overrides", "prune.structure", "frontier.structures",
-                                      "frontier.baselines", "frontier.ticket_variants", "prune.control"])
+                                      "frontier.baselines", "frontier.ticket_variants", "prune.control",
+                                      "attack.step_ratio", "frontier.arm_lrs"])
     assert len(checked) > 80
 
 
@@ -186,16 +189,18 @@ def test_dense_overrides_change_the_dense_stage_only(make_cfg):
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
-    (["experiment=fast_ticket"], ("find-df91abe01807", "ticket-f7673f14d60c", "dense-edf5a3c7228b")),
+    (["experiment=fast_ticket"], ("find-4a0d4efa6de1", "ticket-c808029f388b", "dense-edf5a3c7228b")),
     (["experiment=fast_ticket_mnist", "pipeline.dense_overrides=[]"],
-     ("find-13a65c49ba96", "ticket-96d72ca28b23", "dense-59cc6474b32e")),
+     ("find-d8d7d7bf94da", "ticket-9a8c7de711d6", "dense-59cc6474b32e")),
 ])
 def test_cached_stages_still_hit(make_cfg, overrides, expected):
     """Identities as users' caches hold them. Pinned at 9c810dc (before pipelines/ was split into rooms), moved on
     purpose twice since, both in round 23: the loader revision of #27 (DataLoader stages compute other numbers now:
     LOADER_RNG in their identity), and model.width becoming a float multiplier for every model (#24: LeNet's width
-    2 is 2.0 in the identity, and width 1, the published net, leaves the identity). Adding settings at their
-    defaults (controls, widths of 1, ε ramps of 0) must leave them where they are."""
+    2 is 2.0 in the identity, and width 1, the published net, leaves the identity); and once in round 29 (#30): the
+    single-step attacks' step became attack.step_ratio, so the FGSM finding stage, and the ticket after it, moved
+    (dense, a PGD stage, did not). Adding settings at their defaults (controls, widths of 1, ε ramps of 0, one
+    check an epoch) must leave them where they are."""
     cfg = make_cfg(*overrides, fast=False)  # the configs as users run them
     find = find_stage(cfg, cfg.pipeline.find.lr)
     stages = (find, arm_stage(cfg, "ticket", find), arm_stage(cfg, "dense", None))

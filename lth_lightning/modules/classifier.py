@@ -243,6 +243,8 @@ class Classifier(L.LightningModule):
                                         None if robust.isnan() else float(robust) * 100,  # None: not measured
                                         self.ledger.passes, self.ledger.train_seconds,
                                         int((predicted > 0).sum())))
+        if self.trainer.state.fn == "fit":  # training goes on after this check (eval.checks_per_epoch): its clock too
+            self._epoch_t0 = time.perf_counter()
 
     def on_test_epoch_start(self) -> None:
         self._quota_seen = 0

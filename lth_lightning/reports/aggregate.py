@@ -63,10 +63,12 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
     from lth_lightning.reports.fronts import (
         baseline_front,
         cheapest,
+        check_cost,
         collapsed_seeds,
         cost_unit,
         fronts,
         group_front,
+        is_baseline,
         spread,
         verdict,
     )
@@ -95,12 +97,16 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
                      "control": [cheapest(group_front(runs, controls, s, u), levels[s], u) for s in seeds]}
                  for u in {unit, "seconds"}}
         row["level"] = rounded(spread(list(levels.values())).mean)
-        row.update(_judged("", verdict(costs[unit]["ticket"], costs[unit]["base"], confidence)))
+        bases = [a for a in {r.arm for r in runs} if is_baseline(a)]
+        row.update(_judged("", verdict(costs[unit]["ticket"], costs[unit]["base"], confidence,
+                                       resolution=check_cost(runs, ["ticket", *bases], unit))))
         row["saving_unit"] = unit
-        row["saving_s_pct"] = _full(verdict(costs["seconds"]["ticket"], costs["seconds"]["base"], confidence))
+        row["saving_s_pct"] = _full(verdict(costs["seconds"]["ticket"], costs["seconds"]["base"], confidence,
+                                            resolution=check_cost(runs, ["ticket", *bases], "seconds")))
         if controls:  # does the mask matter? the ticket against the best of its controls, per seed
             row.update(_judged("control_", verdict(costs[unit]["ticket"], costs[unit]["control"], confidence,
-                                                   ("ticket", "control"))))
+                                                   ("ticket", "control"),
+                                                   resolution=check_cost(runs, ["ticket", *controls], unit))))
         find_epochs = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
         row["find_epochs"] = rounded(spread(find_epochs).mean) if find_epochs else None
     row.update({f"{arm}_macs_ratio": ratio for arm, ratio in pass_macs_ratios(runs).items()})

@@ -12,6 +12,7 @@ pass); savings are in MACs when every stage counted them, so a compacted channel
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Collection, Sequence
@@ -71,11 +72,16 @@ def spread(values: Sequence[float | None]) -> Spread:
 
 
 def verdict(arm: Sequence[float | None], base: Sequence[float | None], confidence: float,
-            names: tuple[str, str] = ("ticket", "dense")) -> Verdict:
+            names: tuple[str, str] = ("ticket", "dense"), *, resolution: float) -> Verdict:
     """The arm's saving % over the reference (mean costs over the seeds where both reach the level) and the
     verdict: a t interval at ``confidence`` on the mean paired difference (n - 1 degrees of freedom), a tie
     when it holds 0. "<reference> not reached" only when no reference seed gets there; "k of n seeds" otherwise.
-    ``names``: how the text calls the arm and the reference."""
+    ``names``: how the text calls the arm and the reference.
+
+    ``resolution``: the cost of one validation check (of the coarser of the two arms). A cost is read only at checks,
+    so a difference is known to within one check, and seeds whose differences quantise to the same value have a
+    standard deviation of 0: the interval's half-width is never below ``resolution`` (with none, a zero-width
+    interval says so and is never ahead)."""
     from scipy.stats import t as student_t
 
     me, ref = names
@@ -98,7 +104,10 @@ def verdict(arm: Sequence[float | None], base: Sequence[float | None], confidenc
         return out(saving, f"{direction} (1 seed{seeds}: no interval)")
     diffs = [b - a for a, b in pairs]
     half = student_t.ppf((1 + confidence) / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    half = max(half, resolution)
     low, high = (100.0 * (statistics.fmean(diffs) + sign * half) / base_mean for sign in (-1, 1))
+    if half == 0:
+        return out(saving, f"{direction} (every seed the same difference: no interval{seeds})", low, high)
     interval = f"{100 * confidence:.0f} % CI {low:+.1f} to {high:+.1f} %{seeds}"
     return out(saving, f"tie ({interval})" if low <= 0 <= high else f"{direction} ({interval})", low, high)
 
@@ -153,9 +162,12 @@ def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig,
         if base == BEST:  # per seed and unit, the cheapest any baseline gets there
             for u in units:
                 costs[u][BEST] = [cheapest(baseline_front(runs, s, u), level, u) for s in fc.seeds]
-        judged = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence) for a in arms if not is_baseline(a)}
+        bases = [a for a in arms if is_baseline(a)]
+        judged = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence,
+                             resolution=check_cost(runs, [a, *bases], unit)) for a in arms if not is_baseline(a)}
         controlled = {t: verdict(costs[unit][t], [cheapest(group_front(runs, c, s, unit), level, unit)
-                                                  for s in fc.seeds], fc.confidence, ("ticket", "control"))
+                                                  for s in fc.seeds], fc.confidence, ("ticket", "control"),
+                                 resolution=check_cost(runs, [t, *c], unit))
                       for t, c in controls.items()}
         main = judged.get("ticket")
         spreads = {u: {a: spread(v) for a, v in costs[u].items()} for u in units}
@@ -164,6 +176,17 @@ def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig,
                              {a: v.saving for a, v in judged.items()}, {a: v.text for a, v in judged.items()}, base,
                              judged, controlled, _cheapest_arm(spreads[unit], arms)))
     return out
+
+
+def check_cost(runs: Sequence[BudgetRun], arms: Collection[str], unit: str) -> float:
+    """The resolution of the costs read off these arms' fronts: the most one validation check costs in any of their
+    runs (the step between consecutive points; a one-point run, its whole cost)."""
+    steps = [0.0]
+    for r in runs:
+        if r.arm in arms and r.points:
+            costs = [getattr(p, unit) for p in r.points]
+            steps.append(max(b - a for a, b in itertools.pairwise(costs)) if len(costs) > 1 else costs[0])
+    return max(steps)
 
 
 def _cheapest_arm(costs: dict[str, Spread], arms: Sequence[str]) -> str | None:

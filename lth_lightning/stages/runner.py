@@ -44,7 +44,7 @@ def progress_bar(tc: TrainerConfig) -> bool:
 
 
 def build_trainer(tc: TrainerConfig, root: Path, epochs: int, callbacks: Sequence[L.Callback],
-                  logger: L.pytorch.loggers.Logger | bool, name: str = "") -> L.Trainer:
+                  logger: L.pytorch.loggers.Logger | bool, name: str = "", checks_per_epoch: int = 1) -> L.Trainer:
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     torch.set_float32_matmul_precision(tc.matmul_precision)
@@ -52,6 +52,8 @@ def build_trainer(tc: TrainerConfig, root: Path, epochs: int, callbacks: Sequenc
     extra = [RichProgressBar(leave=True)] if bar else [EpochLine(name)] if name else []
     optional = {k: getattr(tc, k) for k in ("limit_train_batches", "limit_val_batches", "limit_test_batches",
                                            "gradient_clip_val") if getattr(tc, k) is not None}
+    if checks_per_epoch > 1:
+        optional["val_check_interval"] = 1.0 / checks_per_epoch
     return L.Trainer(
         max_epochs=epochs, accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
         num_nodes=tc.num_nodes, precision=tc.precision, sync_batchnorm=tc.sync_batchnorm,
@@ -120,7 +122,7 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     if cfg.eval.catastrophic_drop is not None:
         cbs.append(CatastrophicOverfitting(cfg.eval.catastrophic_drop, metric=metric))
     logger = build_logger(cfg, out_dir, name)
-    trainer = build_trainer(cfg.trainer, out_dir, stage.epochs, cbs, logger, name)
+    trainer = build_trainer(cfg.trainer, out_dir, stage.epochs, cbs, logger, name, cfg.eval.checks_per_epoch)
     L.seed_everything(stage.seed, workers=True, verbose=False)  # a checkpoint's RNG state overrides on resume
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     extra = after_fit(module) if after_fit is not None else {}

@@ -116,7 +116,7 @@ def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult
     return BudgetRun(arm, seed, budget, lr, paid.ledger.passes if paid else 0.0,
                      paid.ledger.train_seconds if paid else 0.0, result.best(metric),
                      test.robust if test else None, test.clean if test else None, run_points(result, metric, paid),
-                     len(find.history) if find else None,
+                     find.history[-1].epoch if find and find.history else None,
                      Path(find.ticket).parent.name if find and find.ticket else None, result.collapsed,
                      result.best_checkpoint or None, find.ticket if find else None, result.reused)
 
