@@ -475,7 +475,9 @@ class TrainerConfig:
     limit_test_batches: Any = None
     log_every_n_steps: int = field(default=10, metadata=NO_EFFECT)
     enable_progress_bar: bool | None = field(default=None, metadata=NO_EFFECT)  # null: Rich bar on a terminal
-    num_threads: int | None = field(default=None, metadata=NO_EFFECT)  # torch.set_num_threads on CPU
+    # torch.set_num_threads on CPU (null: torch's count). NO_EFFECT as a raw value: a stage's identity holds the count
+    # resolved instead (stages/identity.py: cpu_threads), so null and the count it resolves to are one stage
+    num_threads: int | None = field(default=None, metadata=NO_EFFECT)
     # the train step (attack + forward + backward) captured once and replayed as a CUDA graph; null: on when
     # training on one GPU. The same arithmetic, so not part of a stage's identity (ignored on CPU)
     cuda_graph: bool | None = field(default=None, metadata=NO_EFFECT)
@@ -483,6 +485,8 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         _require(self.max_epochs > 0, f"trainer.max_epochs={self.max_epochs} must be positive")
+        _require(self.num_threads is None or (isinstance(self.num_threads, int) and self.num_threads >= 1),
+                 f"trainer.num_threads={self.num_threads} must be a positive thread count or null")
         _choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
 
     def unused(self) -> set[str]:

@@ -198,7 +198,7 @@ def test_every_no_effect_data_field_is_flipped():
     assert marked == set(LOADER_FLIPS) | NOT_ON_CPU | PATHS
 
 
-def _pgd_stage(tmp_path: Path, name: str, **data: object):
+def _pgd_stage(tmp_path: Path, name: str, threads: int | None = None, **data: object):
     """A 3-epoch PGD stage (random start, a validation robust number each epoch), run as the pipelines do."""
     from lth_lightning.config import AttackConfig, Config, EvalConfig, ModelConfig, OptimConfig, TrainerConfig
     from lth_lightning.stages.identity import Stage
@@ -208,7 +208,7 @@ def _pgd_stage(tmp_path: Path, name: str, **data: object):
                  model=ModelConfig(name="lenet"), optim=OptimConfig(lr=0.05),
                  attack=AttackConfig(name="pgd", eps=0.1, steps=2, random_start=True),
                  eval=EvalConfig(val_robust_samples=96, steps=2),
-                 trainer=TrainerConfig(max_epochs=3, accelerator="cpu", enable_progress_bar=False))
+                 trainer=TrainerConfig(max_epochs=3, accelerator="cpu", enable_progress_bar=False, num_threads=threads))
     stage = Stage("train", cfg)
     dm = build_datamodule(cfg.data)
     module = make_module(cfg, dm.info)
@@ -225,6 +225,25 @@ def test_loader_settings_change_no_trained_weight(tmp_path, field, value):
     assert [(h.val_clean, h.val_robust) for h in flip.history] == [(h.val_clean, h.val_robust) for h in base.history]
     assert flip.test == base.test  # ... so the same numbers, bit for bit
     assert all(torch.equal(v, flip_w[k]) for k, v in base_w.items())
+
+
+def test_the_cpu_thread_count_is_part_of_a_stages_identity(tmp_path):
+    """#31: float sums run in another order on another thread count, so a 1-thread and a 2-thread run of the same
+    PGD stage are different stages (a cache never serves one to the other); the same count reproduces, bit for bit,
+    and an unset count is the count it resolves to."""
+    before = torch.get_num_threads()
+    try:
+        one_id, one, one_w = _pgd_stage(tmp_path, "one", threads=1)
+        two_id, _, _ = _pgd_stage(tmp_path, "two", threads=2)
+        again_id, again, again_w = _pgd_stage(tmp_path, "again", threads=1)
+        torch.set_num_threads(1)
+        unset_id, _, _ = _pgd_stage(tmp_path, "unset")
+    finally:
+        torch.set_num_threads(before)
+    assert one_id != two_id and unset_id == one_id == again_id
+    assert [(h.val_clean, h.val_robust) for h in again.history] == [(h.val_clean, h.val_robust) for h in one.history]
+    assert again.test == one.test
+    assert all(torch.equal(v, again_w[k]) for k, v in one_w.items())
 
 
 def test_on_device_sets_in_memory_which_the_identity_holds():

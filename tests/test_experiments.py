@@ -46,7 +46,7 @@ def test_experiment_smoke_runs(make_cfg, experiment):
     assert base.task == "train" or cfg.pipeline.find == dataclasses.replace(base.pipeline.find, epochs=1)
     if base.task == "train":  # a published recipe reproduced (wong_mnist): its own net, attack and schedule
         result = run_train(cfg)
-        assert result.ledger.passes == 2 * 4 and result.test is not None and result.test.robust is not None  # FGSM-RS: 2
+        assert result.ledger.passes == 2 * 4 and result.test is not None and result.test.robust is not None  # 2 a pass
         return
     if base.task == "frontier":
         overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]", "frontier.seeds=[0]"]

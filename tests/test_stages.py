@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+import torch
 
 from lth_lightning import config as config_module
 from lth_lightning.config import Config, ConfigError
@@ -89,8 +90,10 @@ def expected(cfg: Config, path: str, live: bool) -> set[str]:
              "attack.eps_warmup_epochs": TRAINING,  # finding never ramps; a ramp of 0 is no ramp (caches stay)
              "data.on_device": ALL,  # NO_EFFECT itself, but it sets data.in_memory: the batches that really run
              "model.width": ALL,  # a width of 1 is the model as published (caches stay); any other is live
-             "eval.checks_per_epoch": ALL}  # one check an epoch is what every stage did before (caches stay)
-    if path in rules and (live or path == "data.on_device"):
+             "eval.checks_per_epoch": ALL,  # one check an epoch is what every stage did before (caches stay)
+             # the first valid candidate is 1 thread: another stage unless the tests already run on 1 (#31)
+             "trainer.num_threads": ALL if torch.get_num_threads() != 1 else set()}
+    if path in rules and (live or path in ("data.on_device", "trainer.num_threads")):
         return rules[path]
     if not live:
         return set()
@@ -189,9 +192,9 @@ def test_dense_overrides_change_the_dense_stage_only(make_cfg):
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [
-    (["experiment=fast_ticket"], ("find-4a0d4efa6de1", "ticket-c808029f388b", "dense-edf5a3c7228b")),
+    (["experiment=fast_ticket"], ("find-16c5fb994e11", "ticket-665cd2106c96", "dense-6188922580ab")),
     (["experiment=fast_ticket_mnist", "pipeline.dense_overrides=[]"],
-     ("find-d8d7d7bf94da", "ticket-9a8c7de711d6", "dense-59cc6474b32e")),
+     ("find-61c6d89a0658", "ticket-ebdfa6bb200b", "dense-b8aa46c9bbcb")),
 ])
 def test_cached_stages_still_hit(make_cfg, overrides, expected):
     """Identities as users' caches hold them. Pinned at 9c810dc (before pipelines/ was split into rooms), moved on
@@ -199,9 +202,10 @@ def test_cached_stages_still_hit(make_cfg, overrides, expected):
     LOADER_RNG in their identity), and model.width becoming a float multiplier for every model (#24: LeNet's width
     2 is 2.0 in the identity, and width 1, the published net, leaves the identity); and once in round 29 (#30): the
     single-step attacks' step became attack.step_ratio, so the FGSM finding stage, and the ticket after it, moved
-    (dense, a PGD stage, did not). Adding settings at their defaults (controls, widths of 1, ε ramps of 0, one
+    (dense, a PGD stage, did not), and every CPU stage moved with its thread count joining the identity (#31: 1 and
+    2 threads train different weights). Adding settings at their defaults (controls, widths of 1, ε ramps of 0, one
     check an epoch) must leave them where they are."""
-    cfg = make_cfg(*overrides, fast=False)  # the configs as users run them
+    cfg = make_cfg(*overrides, "trainer.num_threads=2", fast=False)  # the configs as users run them, on 2 threads
     find = find_stage(cfg, cfg.pipeline.find.lr)
     stages = (find, arm_stage(cfg, "ticket", find), arm_stage(cfg, "dense", None))
     assert tuple(s.identity for s in stages) == expected

@@ -5,7 +5,8 @@ A ``Stage`` holds the full typed ``Config`` the stage actually runs (its epochs 
 identities of the stages whose output it consumes (the finding stage that wrote its ticket). Its
 identity is a hash of that config, minus
 
-- fields marked ``NO_EFFECT`` in ``config.py`` (paths, loggers, progress bars, threads, task plumbing),
+- fields marked ``NO_EFFECT`` in ``config.py`` (paths, loggers, progress bars, task plumbing; the CPU thread count
+  is in, resolved: ``cpu_threads``),
 - fields the current setting ignores (each config section's ``unused()``: PGD steps under FGSM,
   milestones under a constant schedule, the re-init seed when nothing is re-initialised, ...).
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from lth_lightning.config import Config
@@ -57,6 +59,16 @@ LOADER_RNG = 2
 CONTROL_DRAW = 2
 
 
+def cpu_threads(cfg: Config) -> int | None:
+    """The CPU thread count a stage computes with, resolved (``trainer.num_threads``, else torch's current count), when
+    it trains on the CPU: float sums run in another order on another count, so 1 and 2 threads train different
+    weights (#31) and a cache must not serve one count's result to the other. None on an accelerator."""
+    accelerator = cfg.trainer.accelerator
+    if accelerator not in ("cpu", "auto") or (accelerator == "auto" and torch.cuda.is_available()):
+        return None
+    return cfg.trainer.num_threads or torch.get_num_threads()
+
+
 @dataclass(frozen=True)
 class Stage:
     """One unit of cached work: ``kind`` (find, ticket, reinit, dense, level) run with ``cfg``."""
@@ -70,6 +82,9 @@ class Stage:
         revision: dict[str, int] = {} if self.cfg.data.in_memory else {"loader_rng": LOADER_RNG}
         if self.cfg.prune.control != "none":
             revision["control_draw"] = CONTROL_DRAW
+        threads = cpu_threads(self.cfg)
+        if threads is not None:
+            revision["cpu_threads"] = threads
         return {"kind": self.kind, "config": identity_view(self.cfg), "inputs": list(self.inputs), **revision}
 
     @property
