@@ -154,6 +154,7 @@ class ArmSummary:
     checkpoint: str | None = None  # its best checkpoint (in the stage cache; linked from the run dir)
     ticket: str | None = None  # the ticket file it trained from (ticket arms)
     reused: bool = False  # read from the stage cache this time (seconds measured when it ran)
+    collapsed: bool = False  # its best epoch predicted one class: it shows no saving (StageResult.collapsed)
 
 
 @dataclass
@@ -424,5 +425,5 @@ class FrontierResult:
     confidence: float = 0.9  # of the verdicts' t intervals
     controls: dict[str, list[str]] = field(default_factory=dict)  # ticket arm -> its control arms
     cuts: dict[str, str] = field(default_factory=dict)  # ticket arm -> what its prune achieved, over the seeds
-    collapsed: dict[str, str] = field(default_factory=dict)  # arm -> "k of n seeds" whose every run collapsed
+    collapsed: dict[str, str] = field(default_factory=dict)  # arm -> "k of n runs" collapsed (before #31: seeds)
     final: list[FinalEval] = field(default_factory=list)  # the strong final evaluation, per arm and seed

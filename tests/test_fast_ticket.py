@@ -22,7 +22,7 @@ from lth_lightning.tasks.fast_ticket import run_fast_ticket
 from tests.conftest import assert_png
 
 TINY = ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=2", "pipeline.dense_epochs=2",
-        "trainer.limit_train_batches=3", "attack.steps=2", "optim.warmup_epochs=0"]
+        "trainer.limit_train_batches=3", "attack.steps=2", "optim.warmup_epochs=0", "optim.lr=0.02"]  # LR 0.1 collapses
 
 
 def test_pipeline_arms_summary_and_reuse(make_cfg, tmp_path):
@@ -171,6 +171,7 @@ def test_summary_says_first_that_the_ticket_missed_and_where_its_files_are(make_
     assert out.index(summary.verdict) < out.index("| arm |")  # the console too: the verdict before the tables
     # the same run, had the ticket stopped at 40 % robust: it says so, then what the short schedule saved
     ticket, dense = summary.arms["ticket"], summary.arms["dense"]
+    assert not ticket.collapsed and not dense.collapsed
     missed = dataclasses.replace(ticket, to_target=CostToTarget(), best_val_robust=40.0)
     summary.arms["ticket"] = missed
     full = summary.pipeline.macs.saving_full_pct
@@ -178,6 +179,15 @@ def test_summary_says_first_that_the_ticket_missed_and_where_its_files_are(make_
         f"The ticket did not reach the target (best 40.0 vs {summary.target:.1f} %); its shorter schedule costs "
         f"{abs(full):.1f} % {'less' if full > 0 else 'more'} (MACs, finding included) and ends "
         f"{dense.best_val_robust - 40.0:.1f} points below dense ({dense.best_val_robust:.1f} %).")
+    # #31: a ticket at chance (collapsed: one class at its best epoch) once showed a full-schedule saving
+    summary.arms["ticket"] = dataclasses.replace(ticket, collapsed=True, best_val_robust=8.68)
+    assert verdict_line(summary) == ("The ticket (best 8.7 %) collapsed (one class predicted at the best epoch): no "
+                                     "saving is reported.")
+    from lth_lightning.reports.aggregate import _metrics
+    from lth_lightning.reports.summary import render_markdown
+
+    summary.pipeline = None  # as build_summary leaves it when an arm collapsed
+    assert _metrics(summary)["saving_full_pct"] is None and "Pipeline cost" not in render_markdown(summary)
     summary.arms["ticket"] = ticket
     assert f"fast_ticket full (best {ticket.best_val_robust:.1f} %)" in md
     saved = json.loads((tmp_path / "summary.json").read_text())["arms"]

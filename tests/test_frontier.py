@@ -100,8 +100,13 @@ def test_regime_rows_read_boost_and_saving_at_dense_best_minus_one():
     assert row["saving_pct"] == pytest.approx(-16.67) and row["verdict"] == "tie (90 % CI -50.0 to +16.7 %)"
     assert row["saving_seeds"] == "2 of 2" and row["collapsed"] == "none"
     assert row["find_epochs"] == 2.0
-    runs[0].collapsed = runs[1].collapsed = True  # the ticket's kept epochs predicted one class on both seeds
-    assert _frontier_metrics(result)["collapsed"] == "ticket 2 of 2 seeds"
+    runs[0].collapsed = True  # one ticket run predicted one class at its best epoch: counted per run (#31) ...
+    row = _frontier_metrics(result)
+    assert row["collapsed"] == "ticket 1 of 2 runs"
+    assert row["ticket_top"] is None  # ... and its points enter no front: seed 0 has no top, so no mean top
+    runs[1].collapsed = True
+    row = _frontier_metrics(result)
+    assert row["collapsed"] == "ticket 2 of 2 runs" and row["saving_pct"] is None  # no saving from a net at chance
 
 
 def _v(arm, base, confidence=0.9, names=("ticket", "dense")):

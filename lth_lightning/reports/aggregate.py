@@ -64,7 +64,7 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
         baseline_front,
         cheapest,
         check_cost,
-        collapsed_seeds,
+        collapsed_runs,
         cost_unit,
         fronts,
         group_front,
@@ -110,7 +110,7 @@ def _frontier_metrics(result: FrontierResult, margin: float = 1.0, confidence: f
         find_epochs = [r.find_epochs for r in runs if r.arm == "ticket" and r.find_epochs is not None]
         row["find_epochs"] = rounded(spread(find_epochs).mean) if find_epochs else None
     row.update({f"{arm}_macs_ratio": ratio for arm, ratio in pass_macs_ratios(runs).items()})
-    fell = collapsed_seeds(runs, sorted({r.arm for r in runs}), seeds)
+    fell = collapsed_runs(runs, sorted({r.arm for r in runs}))
     row["collapsed"] = ", ".join(f"{a} {k}" for a, k in fell.items() if not k.startswith("0 of")) or "none"
     return row
 

@@ -80,8 +80,8 @@ def render_frontier(result: FrontierResult) -> str:
                      f"{_collapsed_runs(result, r.arm, r.budget, r.lr)} |")
     lines += _final_table(result)
     fell = {a: k for a, k in result.collapsed.items() if not k.startswith("0 of")}
-    lines += ["", "Collapsed seeds (every run of the arm predicted one class at its best epoch; such a seed reaches no "
-              "level above that class's frequency, and means over it are labelled): "
+    lines += ["", "Collapsed runs (the run predicted one class at its best epoch; its points enter no front, so it "
+              "reaches no level and shows no saving): "
               + (", ".join(f"{a} {k}" for a, k in fell.items()) if fell else "none") + "."]
     reused = sum(r.reused for r in result.runs)
     lines += ["", f"Seconds are measured when each stage ran; {reused} of {len(result.runs)} runs came from the stage "

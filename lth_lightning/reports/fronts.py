@@ -126,7 +126,9 @@ def budget_rows(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) 
 
 
 def fronts(runs: Sequence[BudgetRun], arm: str, seed: int, unit: str = "passes") -> list[FrontPoint]:
-    return envelope([p for r in runs if (r.arm, r.seed) == (arm, seed) for p in r.points], unit)
+    """An arm's front on one seed: the envelope of its runs' points, collapsed runs left out (a net at chance
+    reaches the chance level cheaply and would show a saving it did not make)."""
+    return envelope([p for r in runs if (r.arm, r.seed) == (arm, seed) and not r.collapsed for p in r.points], unit)
 
 
 BEST = "best_baseline"  # the per-seed envelope of dense and its variants, when there are variants
@@ -139,8 +141,10 @@ def baseline_front(runs: Sequence[BudgetRun], seed: int, unit: str = "passes") -
 
 
 def group_front(runs: Sequence[BudgetRun], arms: Collection[str], seed: int, unit: str = "passes") -> list[FrontPoint]:
-    """The envelope of several arms' points for one seed (a ticket's controls: the best of them per seed)."""
-    return envelope([p for r in runs if r.arm in arms and r.seed == seed for p in r.points], unit)
+    """The envelope of several arms' points for one seed (a ticket's controls: the best of them per seed), collapsed
+    runs left out as in ``fronts``."""
+    return envelope([p for r in runs if r.arm in arms and r.seed == seed and not r.collapsed for p in r.points],
+                    unit)
 
 
 def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig,
@@ -195,13 +199,11 @@ def _cheapest_arm(costs: dict[str, Spread], arms: Sequence[str]) -> str | None:
     return min(reached, key=reached.__getitem__) if reached else None  # type: ignore[arg-type]
 
 
-def collapsed_seeds(runs: Sequence[BudgetRun], arms: Sequence[str], seeds: Sequence[int]) -> dict[str, str]:
-    """Per arm: "k of n seeds" whose every run collapsed (one class predicted at its best epoch)."""
-    def all_collapsed(arm: str, seed: int) -> bool:
-        mine = [r for r in runs if (r.arm, r.seed) == (arm, seed)]
-        return bool(mine) and all(r.collapsed for r in mine)
-
-    return {a: f"{sum(all_collapsed(a, s) for s in seeds)} of {len(seeds)} seeds" for a in arms}
+def collapsed_runs(runs: Sequence[BudgetRun], arms: Sequence[str]) -> dict[str, str]:
+    """Per arm: "k of n runs" that collapsed (one class predicted at the best epoch), counted run by run: a seed
+    with one collapsed run of four is not "none" (#31). A collapsed run's points enter no front (``fronts``)."""
+    return {a: f"{sum(r.collapsed for r in runs if r.arm == a)} of {sum(r.arm == a for r in runs)} runs"
+            for a in arms}
 
 
 def mean_top(runs: Sequence[BudgetRun], arm: str, seeds: Sequence[int]) -> float:
@@ -214,7 +216,7 @@ def headline(levels: list[LevelCost], threshold: float, metric: str, arm: str = 
              collapsed: dict[str, str] | None = None) -> str:
     """What ``arm`` saves, in a few sentences: the levels where it is at least ``threshold`` % cheaper than the
     strongest baseline on every seed (the interval's lower end, two seeds at least), the same against its best
-    control (does the mask matter?), and the arms that collapsed on some seed."""
+    control (does the mask matter?), and the arms with collapsed runs ("k of n runs")."""
     name = "The ticket" if arm == "ticket" else f"The {arm.split('_', 1)[-1]} ticket"
     against = "the best baseline" if levels and levels[0].baseline == BEST else "dense"
     judged = [(lv, lv.judged.get(arm) or _legacy(lv, arm)) for lv in levels]

@@ -66,7 +66,7 @@ def arm_summary(res: StageResult, target: float, metric: str, find: StageResult 
         total=Cost(round(res.ledger.train_seconds, 2), res.ledger.passes, _times(res.ledger.passes, res.macs)),
         test=res.test, history=res.history, find_stop=find.early_bird if find is not None else None,
         macs_per_pass=res.macs, checkpoint=res.best_checkpoint or None, ticket=find.ticket if find else None,
-        reused=res.reused)
+        reused=res.reused, collapsed=res.collapsed)
 
 
 def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, StageResult]) -> Summary:
@@ -83,7 +83,8 @@ def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, St
     summary = Summary(round(target, 2), metric, info,
                       {name: arm_summary(res, target, metric, finds.get(name)) for name, res in arms.items()})
     if "ticket" in summary.arms and "dense" in summary.arms:
-        summary.pipeline = _pipeline_totals(summary.arms["ticket"], summary.arms["dense"])
+        fell = summary.arms["ticket"].collapsed or summary.arms["dense"].collapsed  # at chance: no saving (#31)
+        summary.pipeline = None if fell else _pipeline_totals(summary.arms["ticket"], summary.arms["dense"])
         summary.verdict = verdict_line(summary)
     return summary
 
@@ -93,6 +94,10 @@ def verdict_line(summary: Summary) -> str:
     and, where it did not, what its shorter schedule saved and how many points lower it ended."""
     ticket, p = summary.arms["ticket"], summary.pipeline
     best = {name: _best(summary, name) for name in ("ticket", "dense")}
+    fell = [name for name in ("ticket", "dense") if summary.arms[name].collapsed]
+    if fell:
+        which = " and ".join(f"{name} (best {fmt(best[name], '.1f')} %)" for name in fell)
+        return f"The {which} collapsed (one class predicted at the best epoch): no saving is reported."
     unit = "MACs" if p and p.macs else "passes"
     costs = (p.macs if p and p.macs else p.passes) if p else None
     if ticket.to_target.passes is None:

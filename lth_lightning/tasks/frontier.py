@@ -18,7 +18,7 @@ from lth_lightning.attacks import threat_model
 from lth_lightning.config import CONTROLS, Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
-from lth_lightning.reports.fronts import budget_rows, cheapest_line, collapsed_seeds, headline, level_costs, run_points
+from lth_lightning.reports.fronts import budget_rows, cheapest_line, collapsed_runs, headline, level_costs, run_points
 from lth_lightning.results import BudgetRun, FinalEval, FrontierResult, LevelCost, StageResult, describe_cut
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import Stage
@@ -176,7 +176,7 @@ def run_frontier(cfg: Config) -> FrontierResult:
     runs = _train_runs(cfg, dm, metric, cuts)
     arms, fc, controls = arm_names(cfg), cfg.frontier, controls_of(cfg)
     levels = level_costs(runs, arms, fc, controls)
-    collapsed = collapsed_seeds(runs, arms, fc.seeds)
+    collapsed = collapsed_runs(runs, arms)
     threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(fc.budgets), list(fc.lrs),
                             list(fc.seeds), budget_rows(runs, arms, fc), levels,
