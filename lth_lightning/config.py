@@ -151,6 +151,8 @@ class OptimConfig:
         _require(self.weight_decay >= 0 and self.momentum >= 0, "optim.weight_decay/momentum must be >= 0")
         _require(self.warmup_epochs >= 0, "optim.warmup_epochs must be >= 0")
         _require(all(0 < m < 1 for m in self.milestones), "optim.milestones are fractions in (0, 1)")
+        _require(self.milestones == sorted(self.milestones),
+                 f"optim.milestones={self.milestones} must be in increasing order (each a fraction of training)")
         _require(0 < self.peak < 1, f"optim.peak={self.peak:g} must be a fraction of training in (0, 1)")
 
     def unused(self) -> set[str]:
@@ -552,11 +554,35 @@ class Config:
                                 "task=frontier; fast_ticket runs one seed: seed=N)")
         if task in ("train", "eval"):
             out["pipeline."] = f"task={task} runs one model; pipeline.* belongs to task=fast_ticket and task=frontier"
+        if task in ("train", "eval"):
+            out["prune.control"] = (f"task={task} trains or evaluates one net as given; a control is an arm drawn "
+                                    "from a finding (frontier.arms or pipeline.arms)")
+        if task == "eval":
+            out["attack."] = ("task=eval attacks at the checkpoint's own threat model (its training eps); set eval.eps "
+                              "to evaluate at another eps")
+        out |= self._switched_off()
         if task == "frontier":
             out |= {"pipeline.ticket_epochs": "the frontier trains every arm at each of frontier.budgets",
                     "pipeline.arms": "the frontier's arms are frontier.arms",
                     "pipeline.extra_find_lrs": "the frontier finds one ticket per seed at pipeline.find.lr",
                     "pipeline.dense_overrides": "the frontier's dense variants are frontier.baselines"}
+        return out
+
+    def _switched_off(self) -> dict[str, str]:
+        """Settings another setting turns off (each section's ``unused()``: prune.ratio under prune=none, attack.steps
+        under FGSM, optim.milestones under a cosine schedule), with what turns them off. Not those whose default
+        means "off" (a ramp of 0, a width of 1, one check an epoch, ...): giving that value changes nothing either."""
+        why = {"data": f"data={self.data.name}", "model": f"model={self.model.name}",
+               "optim": f"optim={self.optim.name} optim.schedule={self.optim.schedule}",
+               "attack": f"attack.name={self.attack.name}", "eval": f"eval.autoattack={self.eval.autoattack}",
+               "prune": f"prune={self.prune.name} prune.structure={self.prune.structure} "
+                        f"prune.criterion={self.prune.criterion} prune.reset={self.prune.reset}"}
+        out = {}
+        for section, context in why.items():
+            for leaf in getattr(self, section).unused() - OFF_BY_DEFAULT.get(section, set()):
+                if section == "prune" and leaf == "reinit_seed" and self.task in ("fast_ticket", "frontier"):
+                    continue  # the reinit arm reads it
+                out[f"{section}.{leaf}"] = f"it is not read with {context}"
         return out
 
     def target_metric(self) -> str:
@@ -613,6 +639,10 @@ class Config:
                  "training would never reach attack.eps")
 
 
+# Settings whose default value means "off" (so ``unused()`` leaves them out of identities): naming them on the command
+# line at any value is fine, so ``Config.unread`` does not refuse them
+OFF_BY_DEFAULT = {"attack": {"eps_warmup_epochs"}, "model": {"width", "width_multiple"},
+                  "eval": {"checks_per_epoch"}, "prune": {"control", "channel_ratio", "structure", "channel_multiple"}}
 VARIANT_SECTIONS = ("attack", "optim", "model", "eval")  # what a baseline or ticket variant may change ...
 VARIANT_EVAL = ("catastrophic_drop",)  # ... of eval only its guard: every arm is measured under one threat model
 VARIANT_MODEL = ("width",)  # ... of the model only its width (dense_w050: ["model.width=0.5"])

@@ -62,6 +62,14 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
          "error: pipeline.ticket_epochs is not read by task=frontier: the frontier trains every arm at each of "
          "frontier.budgets"),
         (["pipeline.arms=[ticket]"], "error: pipeline.arms is not read by task=train"),
+        # #31: settings another setting switches off, once silently ignored
+        (["prune.ratio=0.5"], "error: prune.ratio is not read by task=train: it is not read with prune=none"),
+        (["attack=fgsm", "attack.steps=5"], "error: attack.steps is not read by task=train: it is not read with "
+                                            "attack.name=fgsm"),
+        (["prune.control=narrow"], "error: prune.control is not read by task=train: task=train trains or evaluates"),
+        (["task=eval", "ckpt_path={file}", "attack.eps=0.3"], "error: attack.eps is not read by task=eval: task=eval "
+                                                              "attacks at the checkpoint's own threat model"),
+        (["optim.milestones=[0.9,0.5]"], "error: optim.milestones=[0.9, 0.5] must be in increasing order"),
         (["data=mnist", "data.root={tmp}/nowhere"], "error: mnist not found under {tmp}/nowhere"),
         (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
          "error: pipeline.cache_dir={file}/cache is not a writable folder"),
