@@ -19,7 +19,7 @@ run: $(STAMP)
 	WANDB_MODE=offline $(BIN)/python -m lth_lightning +experiment=frontier
 
 test: $(STAMP)
-	WANDB_MODE=offline $(BIN)/python -m pytest
+	WANDB_MODE=offline $(BIN)/python -m pytest -n 2  # one process a core, one torch thread each (tests/conftest.py)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

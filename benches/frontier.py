@@ -29,7 +29,13 @@ def run(args) -> None:
     result = json.loads((run_dir / "frontier.json").read_text())
     wall = round(time.time() - started, 1)
     earlier = RESULTS / f"frontier{suffix}.json"  # the uncached run's time survives reruns that read the cache
-    wall = max(wall, json.loads(earlier.read_text()).get("wall_seconds", 0.0)) if earlier.exists() else wall
+    stored = json.loads(earlier.read_text()) if earlier.exists() else {}
+    fewer = len(result["seeds"]) < len(stored.get("result", {}).get("seeds", []))
+    if fewer and not args.force:  # a quick look must not replace the stored measurement (#31)
+        raise SystemExit(f"{earlier} holds {len(stored['result']['seeds'])} seeds and this run {len(result['seeds'])}: "
+                         "not replaced (--force replaces it)")
+    same = stored.get("workload") == " ".join([f"+experiment={experiment}", *args.overrides])
+    wall = max(wall, stored.get("wall_seconds", 0.0)) if same else wall
     save(f"frontier{suffix}", {"workload": " ".join([f"+experiment={experiment}", *args.overrides]),
                                "wall_seconds": wall, "result": result,
                                "markdown": (run_dir / "frontier.md").read_text()})

@@ -56,7 +56,7 @@ def run(args) -> None:
         subprocess.run(cmd, check=True, cwd=ROOT)
         rows, axes = collect(sweep)
         wall = round(time.time() - started, 1)
-        command = " ".join(["python -m lth_lightning -m +experiment=regime_mnist", *REGIME[part]])
+        command = " ".join(["python -m lth_lightning -m +experiment=regime_mnist", *REGIME[part], *args.overrides])
         old = done.get(part, {})  # the uncached run's time survives reruns of the same command, not a new one
         first = old.get("first_wall_seconds", wall) if old.get("command") == command else wall
         done[part] = {"command": command, "wall_seconds": wall, "first_wall_seconds": first, "axes": axes,

@@ -540,6 +540,7 @@ class Config:
             _require("ticket_variants" not in where or not any(str(o).startswith("model.") for o in overrides),
                      f"{where}: a ticket variant trains the found ticket, whose net is fixed: no model.* override")
         self._check_controls()
+        self._check_rewind()
         self._check_eps()
         _require(self.task != "train" or self.ticket is None or self.prune.name == "none",
                  f"ticket=<file> trains that ticket and prune={self.prune.name} would prune a net of its own: "
@@ -627,6 +628,17 @@ class Config:
                      f"{arm} is a control of {want} tickets, but this {self.task} finds {' and '.join(sorted(found))} "
                      f"tickets: set prune.structure={want}" + (" or add it to frontier.structures"
                                                                if self.task == "frontier" else ""))
+
+    def _check_rewind(self) -> None:
+        """θk is snapshotted during the first run: a rewind point after it ends would never be written (the prune at
+        its end once failed with a traceback after training, leaving a half-written run)."""
+        if self.prune.name == "none" or self.prune.reset != "rewind" or self.prune.rewind_step is not None:
+            return
+        first, where = ((self.pipeline.find.epochs, "pipeline.find.epochs") if self.task in ("fast_ticket", "frontier")
+                        else (self.trainer.max_epochs, "trainer.max_epochs"))
+        _require(self.prune.rewind_epoch <= first,
+                 f"prune.rewind_epoch={self.prune.rewind_epoch} is after the first run ends ({where}={first}): θk "
+                 "would never be taken; rewind to an epoch within it (or use prune.rewind_step)")
 
     def _check_ramp(self, variant: Config, where: str) -> None:
         """An ε ramp longer than the schedule it ramps would never reach attack.eps."""

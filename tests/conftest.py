@@ -16,7 +16,9 @@ from lth_lightning.config import Config, validate
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(int(os.environ.get("LTH_TEST_THREADS", "2")))  # 1 beside a running science job
+# one thread a process under pytest-xdist (make test: -n 2 on 2 cores; two 2-thread OpenMP processes spin-wait), else
+# 2; LTH_TEST_THREADS=1 beside a running science job
+torch.set_num_threads(int(os.environ.get("LTH_TEST_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")))
 
 # Small, fast defaults for every test run: no progress bar, no robust-val subset beyond one batch.
 FAST = [

@@ -70,6 +70,10 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
         (["task=eval", "ckpt_path={file}", "attack.eps=0.3"], "error: attack.eps is not read by task=eval: task=eval "
                                                               "attacks at the checkpoint's own threat model"),
         (["optim.milestones=[0.9,0.5]"], "error: optim.milestones=[0.9, 0.5] must be in increasing order"),
+        (["experiment=fast_ticket", "prune.reset=rewind", "prune.rewind_epoch=9"],
+         "error: prune.rewind_epoch=9 is after the first run ends (pipeline.find.epochs=5)"),
+        pytest.param(["trainer=gpu"], "error: trainer.accelerator=gpu but no CUDA device is visible here",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible here")),
         (["data=mnist", "data.root={tmp}/nowhere"], "error: mnist not found under {tmp}/nowhere"),
         (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
          "error: pipeline.cache_dir={file}/cache is not a writable folder"),

@@ -98,7 +98,7 @@ def verdict(arm: Sequence[float | None], base: Sequence[float | None], confidenc
         return out(None, f"not reached ({ref}: {k_base} of {n} seeds)")
     arm_mean, base_mean = statistics.fmean(a for a, _ in pairs), statistics.fmean(b for _, b in pairs)
     saving = 100.0 * (1.0 - arm_mean / base_mean)
-    direction = f"{me} cheaper" if saving > 0 else f"{ref} cheaper"
+    direction = f"{me} cheaper" if saving > 0 else f"{ref} cheaper" if saving < 0 else "same cost"
     seeds = "" if len(pairs) == n else f", {len(pairs)} of {n} seeds"
     if len(pairs) < 2:
         return out(saving, f"{direction} (1 seed{seeds}: no interval)")

@@ -11,6 +11,7 @@ evaluation, a target never reached) are ``None`` and print as "–" / "not reach
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lth_lightning.config import Config, ConfigError
@@ -216,7 +217,7 @@ def link_files(summary: Summary, run_dir: Path) -> None:
                 link = run_dir / folder / f"{name}{suffix}"
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.unlink(missing_ok=True)
-                link.symlink_to(Path(target).resolve())
+                link.symlink_to(os.path.relpath(Path(target).resolve(), link.parent.resolve()))  # the run moves
 
 
 def _finding_line(name: str, stop: EarlyBirdRecord) -> str:

@@ -38,7 +38,9 @@ def run_fast_ticket(cfg: Config) -> Summary:
         if not is_main or "ticket" in p.arms:
             arms[name] = train_arm(cfg, dm, "ticket", name, finding)
         for control in [a for a in p.arms if is_main and (a == "reinit" or a in CONTROLS)]:
-            arms[control] = train_arm(cfg, dm, control, control, finding)  # charged no finding (summary)
+            arms[control] = train_arm(cfg, dm, control, control, finding)
+            if control == "reinit":  # it needs the mask, so it pays for the finding, as in the frontier (#31)
+                finds[control] = finding[1]
     if "dense" in p.arms:
         dense_cfg = with_overrides(cfg, p.dense_overrides, "pipeline.dense_overrides")  # e.g. an ε ramp
         arms["dense"] = train_arm(dense_cfg, dm, "dense", "dense")
