@@ -11,12 +11,13 @@ COMMANDS = {"overhead": "python -m benches overhead", "attack": "python -m bench
             "mask": "python -m benches mask", "levers": "python -m benches levers",
             "claim": "python -m benches claim --seeds 0 1 2", "gpu": "python -m benches gpu",
             "frontier": "python -m benches frontier", "regime": "python -m benches regime",
-            "channels": "python -m benches channels --repeats 3"}
+            "channels": "python -m benches channels --repeats 3", "wong": "python -m benches wong"}
 TITLES = {"overhead": "1. Framework overhead (Lightning vs hand-written PGD loop)",
           "attack": "2. Attack speed (ours vs torchattacks PGD)", "mask": "3. Mask cost",
           "levers": "5. Speed levers (CPU)", "claim": "4. The product claim on real MNIST",
           "gpu": "6. GPU throughput", "frontier": "7. The budget frontier on real MNIST",
-          "regime": "8. The regime map on real MNIST", "channels": "9. Channel tickets: compact vs dense PGD-10 step"}
+          "regime": "8. The regime map on real MNIST", "channels": "9. Channel tickets: compact vs dense PGD-10 step",
+          "wong": "10. Wong et al.'s MNIST FGSM-RS recipe, as published"}
 REGIME_COLUMNS = [("ticket_top", "ticket best %"), ("dense_top", "dense best %"),
                   ("random_channels_top", "random_channels best %"), ("narrow_top", "narrow best %"),
                   ("random_mask_top", "random_mask best %"), ("reinit_top", "reinit best %"),
@@ -196,6 +197,35 @@ def _gpu(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def _wong(data: dict[str, Any]) -> list[str]:
+    """Per seed: the per-epoch validation PGD-50 history, the best checkpoint's and the final net's test accuracy,
+    and whether (and when) the catastrophic-overfitting guard would have stopped the run."""
+    rows = data["rows"]
+    lines = [wong_sentence(data), "", "| seed | val PGD-50 % per epoch | best epoch | test clean % (best) | "
+             "test PGD-50×10 % (best checkpoint) | final epoch's net, PGD-50×10 % | overfit | guard stops at epoch | "
+             "train s |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['seed']} | {', '.join(f'{v:.1f}' for v in r['val_robust'])} | {r['best_epoch']} | "
+                     f"{_f(r['test_best']['clean'], '.2f')} | {_f(r['test_best']['robust'], '.2f')} | "
+                     f"{_f(r['test_final_robust'], '.2f')} | {'yes' if r['overfit'] else 'no'} | "
+                     f"{r['guard_stops_at'] or '–'} | {r['train_seconds']:.0f} |")
+    return [*lines, ""]
+
+
+def wong_sentence(data: dict[str, Any]) -> str:
+    """What the reproduction reached, in one sentence (README and docs read it from here)."""
+    rows = data["rows"]
+    fell = [r for r in rows if r["overfit"]]
+    final = [r["test_final_robust"] for r in rows]
+    best = [r["test_best"]["robust"] for r in rows]
+    return (f"Wong et al.'s MNIST recipe as published (their net, FGSM-RS at step 0.375, Adam one cycle, 10 epochs), "
+            f"{len(rows)} seeds: the final epoch's net scores {', '.join(f'{v:.1f}' for v in final)} % under PGD-50×10 "
+            f"(first 2000 test images; they report about 88 %); {len(fell)} of {len(rows)} seeds overfit "
+            f"catastrophically (validation PGD accuracy 10 points under its best), where the guard would stop them "
+            f"(epoch {', '.join(str(r['guard_stops_at']) for r in fell) or '–'}) and keep the best checkpoint: "
+            f"{', '.join(f'{v:.1f}' for v in best)} %.")
+
+
 def _section(name: str, data: dict[str, Any]) -> list[str]:
     m = data["machine"]
     head = [f"### {TITLES[name]}", "", f"`{COMMANDS[name]}` — {data.get('workload', '')}",
@@ -206,6 +236,8 @@ def _section(name: str, data: dict[str, Any]) -> list[str]:
         return [*head, *_regime(data["parts"])]
     if name == "channels":
         return [*head, *_channels(data["result"], data["target"]), ""]
+    if name == "wong":
+        return [*head, *_wong(data)]
     if name == "gpu":
         return [*head, *_gpu(data)]
     if name == "frontier":  # the task's own report, headings demoted, plus its plot and CPU time
@@ -307,9 +339,30 @@ def readme_block(results: Path) -> str:
         lines.append(f"| {name} | {_tops(row)} | {_levels_at(levels, 'baseline_ahead')} | "
                      f"{_levels_at(levels, 'control_ahead')} | {_cheapest_by_level(levels)} | "
                      f"{row.get('collapsed', '–')} |")
-    lines += ["", "Per-level costs, intervals and the cheap baselines (width 0.5, FGSM-RS): `docs/benchmarks.md` "
-              "§7 (variation `10k_controls`) and §8 (part `channel_ramp`).", README_END]
+    lines += ["", *_strong_lines(results), "Per-level costs, intervals and the cheap baselines (width 0.5, FGSM-RS, "
+              "N-FGSM, both at their published recipes): `docs/benchmarks.md` §7 (variation `10k_controls`), §8 (part "
+              "`channel_ramp`) and §10 (Wong et al.'s recipe).", README_END]
     return "\n".join(lines)
+
+
+def _strong_lines(results: Path) -> list[str]:
+    """The strong final evaluation of each stored frontier that made one, and the Wong et al. reproduction."""
+    out = []
+    for path in sorted(results.glob("frontier_*.json")):
+        final = json.loads(path.read_text())["result"].get("final") or []
+        if not final:
+            continue
+        arms = list(dict.fromkeys(f["arm"] for f in final))
+        mean = {a: sum(f["strong"] for f in final if f["arm"] == a) / sum(f["arm"] == a for f in final) for a in arms}
+        own = {a: [f["test_robust"] for f in final if f["arm"] == a] for a in arms}
+        pgd = {a: sum(v) / len(v) if v and None not in v else None for a, v in own.items()}
+        out += [f"- **Strong final evaluation** (`{path.stem}`: each arm's best run per seed, {final[0]['threat']} on "
+                f"the first {final[0]['samples']} test images, mean over seeds; the run's own test PGD in brackets): "
+                + "; ".join(f"{a} {mean[a]:.1f} % ({_f(pgd[a])} %)" for a in arms) + ".", ""]
+    wong = results / "wong.json"
+    if wong.exists():
+        out += [f"- **{wong_sentence(json.loads(wong.read_text()))}**", ""]
+    return out
 
 
 def render_readme(results: Path, readme: Path) -> Path:

@@ -151,12 +151,7 @@ def check_files(cfg: Config) -> None:
         from lth_lightning.tasks.evaluate import check_checkpoint
 
         check_checkpoint(cfg.ckpt_path)
-    if cfg.trainer.accelerator in ("gpu", "cuda"):  # else Lightning fails after Hydra made the run folder
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(f"trainer.accelerator={cfg.trainer.accelerator} but no CUDA device is visible here "
-                            "(trainer=gpu needs one): use trainer=cpu, or run on a GPU machine")
+    check_accelerator(cfg.trainer.accelerator)  # before Hydra makes the run folder, not only inside it
 
 
 def main() -> None:

@@ -66,9 +66,9 @@ def recorded(tmp_path_factory):
     stages: list[Recorder] = []
     build = runner.build_trainer
 
-    def recording(tc, root, epochs, callbacks, logger, name=""):
+    def recording(tc, root, epochs, callbacks, logger, *args):
         stages.append(Recorder())
-        return build(tc, root, epochs, [*callbacks, stages[-1]], logger, name)
+        return build(tc, root, epochs, [*callbacks, stages[-1]], logger, *args)
 
     patch.setattr(runner, "build_trainer", recording)
 

@@ -72,7 +72,7 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
         (["optim.milestones=[0.9,0.5]"], "error: optim.milestones=[0.9, 0.5] must be in increasing order"),
         (["experiment=fast_ticket", "prune.reset=rewind", "prune.rewind_epoch=9"],
          "error: prune.rewind_epoch=9 is after the first run ends (pipeline.find.epochs=5)"),
-        pytest.param(["trainer=gpu"], "error: trainer.accelerator=gpu but no CUDA device is visible here",
+        pytest.param(["trainer=gpu"], "error: trainer.accelerator=gpu but this machine has no CUDA GPU",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible here")),
         (["data=mnist", "data.root={tmp}/nowhere"], "error: mnist not found under {tmp}/nowhere"),
         (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],

@@ -163,6 +163,7 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
         ax.axhline(lv.level, color="gray", lw=0.5, ls=":")
         ax.annotate(f"{lv.level:.1f}", (1.0, lv.level), xycoords=("axes fraction", "data"), fontsize=7,
                     color="gray", ha="left", va="center")
+    ax.set_xlim(grid[0], max(grid[-1], 10 * grid[0]))  # positive limits even when no front has a point
     ax.set_xscale("log")
     ax.set_xlabel(f"{'MACs' if unit == 'macs' else 'forward passes'}, total over training examples (finding included)")
     threat = f" [{result.threat}]" if result.metric == "val_robust" else ""
