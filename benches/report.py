@@ -91,7 +91,8 @@ def _regime(parts: dict[str, Any]) -> list[str]:
         for label, md in (levels.items() if isinstance(levels, dict) else [("point", levels)]):
             table = [ln for ln in md.splitlines() if ln.startswith("|")]
             head = next((ln.strip("*") for ln in md.splitlines() if ln.startswith("**")), "")
-            where = "" if label == "point" else f" at {label.replace('_', ', ')}"
+            named = {"_".join(str(r[a]) for a in axes): ", ".join(f"{a}={r[a]}" for a in axes) for r in data["rows"]}
+            where = "" if label == "point" else f" at {named.get(label, label)}"  # madry_cnn_0.5: model=madry_cnn, ...
             lines += ["", f"Cheapest cost to reach each accuracy level{where} (its frontier report):", "",
                       *([head, ""] if head else []), *table]
             if len(levels) > 1 and len(levels) <= 4:
@@ -216,14 +217,16 @@ def wong_sentence(data: dict[str, Any]) -> str:
     """What the reproduction reached, in one sentence (README and docs read it from here)."""
     rows = data["rows"]
     fell = [r for r in rows if r["overfit"]]
+    never = [r for r in rows if max(r["val_robust"]) < 10.0]
     final = [r["test_final_robust"] for r in rows]
     best = [r["test_best"]["robust"] for r in rows]
     return (f"Wong et al.'s MNIST recipe as published (their net, FGSM-RS at step 0.375, Adam one cycle, 10 epochs), "
             f"{len(rows)} seeds: the final epoch's net scores {', '.join(f'{v:.1f}' for v in final)} % under PGD-50×10 "
-            f"(first 2000 test images; they report about 88 %); {len(fell)} of {len(rows)} seeds overfit "
-            f"catastrophically (validation PGD accuracy 10 points under its best), where the guard would stop them "
-            f"(epoch {', '.join(str(r['guard_stops_at']) for r in fell) or '–'}) and keep the best checkpoint: "
-            f"{', '.join(f'{v:.1f}' for v in best)} %.")
+            f"(first 2000 test images; they report about 88 %), the best checkpoint by validation "
+            f"{', '.join(f'{v:.1f}' for v in best)} %. {len(never)} of {len(rows)} seeds never exceed 10 % validation "
+            f"PGD accuracy in any epoch; {len(fell)} of {len(rows)} fall 10 points under a best they reached "
+            f"(catastrophic overfitting), so the guard, which stops a run there, "
+            + (f"would stop at epoch {', '.join(str(r['guard_stops_at']) for r in fell)}." if fell else "never fires."))
 
 
 def _section(name: str, data: dict[str, Any]) -> list[str]:

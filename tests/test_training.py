@@ -157,6 +157,25 @@ def test_catastrophic_overfitting_warns_and_stops():
     assert trainer.should_stop and watch.triggered
 
 
+def test_the_guards_best_travels_in_checkpoints(tmp_path):
+    """#31: a resumed run measures its drop from the best before the kill, not from 0 (plain numbers in the file)."""
+    from types import SimpleNamespace
+
+    from lth_lightning.callbacks import CatastrophicOverfitting
+
+    watch = CatastrophicOverfitting(drop=20)
+    trainer = SimpleNamespace(sanity_checking=False, should_stop=False, callback_metrics={})
+    trainer.callback_metrics["val/robust_acc"] = torch.tensor(0.45)
+    watch.on_validation_end(trainer, None)
+    torch.save({"callbacks": {"guard": watch.state_dict()}}, tmp_path / "ckpt.pt")
+    resumed = CatastrophicOverfitting(drop=20)
+    resumed.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=True)["callbacks"]["guard"])
+    trainer.callback_metrics["val/robust_acc"] = torch.tensor(0.05)  # the collapse comes after the resume
+    with pytest.warns(UserWarning, match="from a best of 45.0"):
+        resumed.on_validation_end(trainer, None)
+    assert trainer.should_stop
+
+
 def test_gradients_masked_before_clipping(make_cfg, tmp_path):
     """With clipping on, pruned gradients are zeroed before the clip, so momentum never sees them."""
     cfg = make_cfg("trainer.limit_train_batches=3", "eval.val_robust_samples=0", "trainer.gradient_clip_val=0.5")

@@ -18,6 +18,14 @@ class CatastrophicOverfitting(L.Callback):
         self.best = 0.0
         self.triggered = False
 
+    def state_dict(self) -> dict[str, float | bool]:
+        """The best so far travels in checkpoints (plain numbers), so a resumed run measures its drop from the same
+        best (#31: a resume once restarted it at 0 and could miss the collapse)."""
+        return {"best": self.best, "triggered": self.triggered}
+
+    def load_state_dict(self, state_dict: dict[str, float | bool]) -> None:
+        self.best, self.triggered = float(state_dict["best"]), bool(state_dict["triggered"])
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
             return
