@@ -1,4 +1,4 @@
-"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,channels,gpu,report,all} [options]
+"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,readme_runs,channels,gpu,report,all}
 
 One module per bench (``benches/<name>.py``, each with ``run(args)``); this file only parses and dispatches.
 Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
@@ -15,7 +15,8 @@ from benches.common import RESULTS, ROOT
 from benches.gpu import CIFAR_EXPERIMENTS
 from benches.regime import REGIME
 
-BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "wong", "channels", "gpu")
+BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "wong", "readme_runs", "channels",
+           "gpu")
 ALL = ("overhead", "attack", "mask", "levers", "channels", "claim")
 
 

@@ -103,3 +103,21 @@ def test_readme_results_are_what_the_stored_results_say():
     block = text[text.index(README_START): text.index(README_END) + len(README_END)]
     assert block == readme_block(README.parent / "benches" / "results")
     assert "narrow" in block and "ticket ahead of its best control at" in block
+
+
+def test_readme_make_run_numbers_are_a_stored_run_of_that_command():
+    """#31: the digits table, tops and verdict lines under "Two commands" are rendered from stored runs of exactly
+    `make run` and `+experiment=fast_ticket` at their defaults (one pinned thread: a fresh clone computes them)."""
+    import json
+
+    from benches.report import MAKE_RUN_END, MAKE_RUN_START, make_run_block
+
+    results = README.parent / "benches" / "results"
+    text = README.read_text()
+    block = text[text.index(MAKE_RUN_START): text.index(MAKE_RUN_END) + len(MAKE_RUN_END)]
+    assert block == make_run_block(results)
+    stored = json.loads((results / "make_run.json").read_text())
+    assert stored["workload"] == "python -m lth_lightning +experiment=frontier"
+    assert "python -m lth_lightning +experiment=frontier" in (README.parent / "Makefile").read_text()
+    cfg = compose_cfg(["experiment=frontier"], README.parent / "outputs")
+    assert validate(cfg).trainer.num_threads == 1  # pinned, so the stored numbers reproduce anywhere
