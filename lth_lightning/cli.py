@@ -99,11 +99,13 @@ def _hydra_main(raw: DictConfig) -> object:
         return pick_metric(result, metric) if metric else result
     except UserError as err:  # one clear line, exit 2; files already written are left alone
         print(f"error: {err}", file=sys.stderr)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweep marks this job failed and runs the others
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # the other jobs run; the sweep exits 2 at its end
+            FAILED_JOBS.append(f"job {HydraConfig.get().job.num} ({' '.join(HydraConfig.get().overrides.task)})")
+            return None
         sys.exit(2)
 
 
+FAILED_JOBS: list[str] = []  # a multirun's jobs refused with an error line (the in-process launcher's)
 SLOTS = ("experiment", "hparams_search")  # defaults-list slots that are null unless chosen
 DICT_SETTINGS = ("frontier.baselines", "frontier.ticket_variants")  # name -> overrides
 
@@ -182,3 +184,6 @@ def main() -> None:
         sys.exit(2)
     sys.argv = [sys.argv[0], *args]
     _hydra_main()
+    if FAILED_JOBS:  # one line for the sweep, no traceback: each job said why above
+        print(f"error: {len(FAILED_JOBS)} job(s) of the multirun failed: {'; '.join(FAILED_JOBS)}", file=sys.stderr)
+        sys.exit(2)

@@ -229,3 +229,20 @@ def test_the_cuda_graph_is_refused_where_a_replay_would_be_wrong():
     assert "fp16" in graph_blocker(**{**ok, "precision": "16-mixed"})
     assert "TRADES" in graph_blocker(**{**ok, "loss": "kl"})
     assert graph_blocker(**{**ok, "device": torch.device("cpu")}) == "not on a CUDA device"
+
+
+def test_train_line_and_checkpoint_name_agree_with_the_best_epoch(make_cfg, tmp_path):
+    """#31: task=train's line printed the last epoch's validation beside the best checkpoint's test, and the best
+    checkpoint was named by Lightning's 0-based epoch while the log counts from 1."""
+    from lth_lightning.results import EpochRecord, Ledger, StageResult
+    from lth_lightning.tasks.train import format_result, run_train
+
+    history = [EpochRecord(e, c, r, 100.0 * e, 1.0 * e) for e, c, r in ((1, 60.0, 30.0), (2, 70.0, 50.0),
+                                                                        (3, 80.0, 40.0))]
+    line = format_result(StageResult("train", 3, history, Ledger(300.0, 3.0), 0.0))
+    assert "best epoch 2: val clean 70.00" in line and "val robust 50.00" in line and "80.00" not in line
+    cfg = make_cfg("attack=pgd", "attack.eps=0.1", "attack.steps=1", "trainer.max_epochs=3",
+                   "trainer.limit_train_batches=4", "eval.val_robust_samples=32")
+    result = run_train(dataclasses.replace(cfg, run_dir=str(tmp_path / "run")))
+    best = max(result.history, key=lambda h: h.val_robust)
+    assert Path(result.best_checkpoint).name == f"best-epoch{best.epoch:03d}.ckpt"

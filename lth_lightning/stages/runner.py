@@ -65,6 +65,16 @@ def build_trainer(tc: TrainerConfig, root: Path, epochs: int, callbacks: Sequenc
     )
 
 
+class EpochCheckpoint(ModelCheckpoint):
+    """Names the best checkpoint by the epoch the log, the history and the summaries call it (1-based): the 3rd
+    epoch's best is best-epoch003, not Lightning's 0-based best-epoch002 (#31)."""
+
+    def format_checkpoint_name(self, metrics: dict[str, Any], filename: str | None = None, ver: int | None = None,
+                               prefix: str | None = None) -> str:
+        metrics = {**metrics, "epoch": metrics["epoch"] + 1} if "epoch" in metrics else metrics
+        return super().format_checkpoint_name(metrics, filename, ver, prefix)
+
+
 def monitor_metric(cfg: Config) -> str:
     """Best checkpoint: by robust accuracy for adversarial training (robust overfitting), else clean
     (a naturally trained net is selected on clean accuracy even when its robustness is measured)."""
@@ -116,7 +126,7 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
                    f"{stage.epochs} epochs in {out_dir}")
     metric = monitor_metric(cfg)
     # no '=' in file names: Hydra's override grammar would reject ckpt_path=.../epoch=3.ckpt
-    ckpt = ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor=metric, mode="max", save_last=True,
+    ckpt = EpochCheckpoint(dirpath=out_dir / "checkpoints", monitor=metric, mode="max", save_last=True,
                            filename="best-epoch{epoch:03d}", auto_insert_metric_name=False)
     cbs: list[L.Callback] = [MaskEnforcer(), ckpt, *callbacks]
     if cfg.eval.catastrophic_drop is not None:
