@@ -555,7 +555,6 @@ class Config:
                                 "task=frontier; fast_ticket runs one seed: seed=N)")
         if task in ("train", "eval"):
             out["pipeline."] = f"task={task} runs one model; pipeline.* belongs to task=fast_ticket and task=frontier"
-        if task in ("train", "eval"):
             out["prune.control"] = (f"task={task} trains or evaluates one net as given; a control is an arm drawn "
                                     "from a finding (frontier.arms or pipeline.arms)")
         if task == "eval":
@@ -576,8 +575,9 @@ class Config:
         why = {"data": f"data={self.data.name}", "model": f"model={self.model.name}",
                "optim": f"optim={self.optim.name} optim.schedule={self.optim.schedule}",
                "attack": f"attack.name={self.attack.name}", "eval": f"eval.autoattack={self.eval.autoattack}",
-               "prune": f"prune={self.prune.name} prune.structure={self.prune.structure} "
-                        f"prune.criterion={self.prune.criterion} prune.reset={self.prune.reset}"}
+               "prune": f"prune={self.prune.name}" if self.prune.name == "none" else
+               f"prune={self.prune.name}, prune.structure={self.prune.structure}, "
+               f"prune.criterion={self.prune.criterion} and prune.reset={self.prune.reset}"}
         out = {}
         for section, context in why.items():
             for leaf in getattr(self, section).unused() - OFF_BY_DEFAULT.get(section, set()):
