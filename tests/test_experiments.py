@@ -49,7 +49,8 @@ def test_experiment_smoke_runs(make_cfg, experiment):
         assert result.ledger.passes == 2 * 4 and result.test is not None and result.test.robust is not None  # 2 a pass
         return
     if base.task == "frontier":
-        overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]", "frontier.seeds=[0]"]
+        overrides += ["frontier.budgets=[1]", f"frontier.lrs=[{base.frontier.lrs[0]}]", "frontier.seeds=[0]",
+                      "frontier.final_samples=4"]  # the strong final evaluation runs, on 4 test images
         result = run_frontier(make_cfg(*overrides, fast=False))
         assert {r.arm for r in result.runs} == set(arm_names(base)) and result.headline  # variants and structures too
         return
