@@ -162,5 +162,14 @@ def test_frontier_controls_and_cheap_baselines_are_costed_in_one_ledger(make_cfg
     cache = tmp_path / "cache"
     assert len(list(cache.glob("narrow-*/result.json"))) == len(list(cache.glob("random_channels-*/result.json"))) == 1
     assert result.controls == {"ticket": ["random_channels", "narrow"]}
+    # the strong final evaluation: each arm's best run of the seed, its best checkpoint under PGD-50 x 3 restarts on
+    # the first test images; never above clean accuracy, written once beside the stage and read back on a rerun
+    assert [f.arm for f in result.final] == list(runs) and all(f.threat == "PGD-50×3 L∞ ε=0.2" for f in result.final)
+    assert all(0.0 <= f.strong <= f.clean and f.samples == 32 for f in result.final)
+    first = result.final[0]
+    from lth_lightning.tasks.evaluate import strong_eval
+
+    blank = torch.zeros(32, 1, 8, 8), torch.zeros(32, dtype=torch.long)  # recomputed, these would score otherwise
+    assert strong_eval(first.checkpoint, *blank, 50, 3)[1:] == (first.strong, first.threat)  # read from the record
     md = (tmp_path / "frontier.md").read_text()
     assert "ticket vs best control: saving | verdict" in md and "charged none" in md and "cheapest arm" in md
