@@ -121,7 +121,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return [f"++{a}" if a.startswith(tuple(f"{k}=" for k in DICT_SETTINGS)) else a for a in argv]
 
 
-def compose_and_validate(args: list[str]) -> Config | None:
+def compose_and_validate(args: list[str], run_dir: str = ".") -> Config | None:
     """The config this command runs, composed and validated before Hydra writes anything (``.hydra/``, the log):
     a bad value is one line, and an output folder holds only runs that started. A multirun composes each job
     in its own process (None here: each job validates itself)."""
@@ -136,7 +136,7 @@ def compose_and_validate(args: list[str]) -> Config | None:
     plain = [a for a in args if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            raw = compose("config", overrides=[*plain, "run_dir=."])  # run_dir: Hydra's own, set when it runs
+            raw = compose("config", overrides=[*plain, f"run_dir={run_dir}"])  # the CLI's: Hydra's, set as it runs
     except (HydraException, OmegaConfBaseException) as err:
         cause = err.__cause__ or err
         raise ConfigError(f"{first_line(err)}: {first_line(cause)}" if cause is not err else first_line(err)) from None
