@@ -322,10 +322,11 @@ def readme_block(results: Path) -> str:
              f"6 epochs, 3 seeds): the 80 % boosting ticket tops at {base['ticket_top']} % robust accuracy, the "
              f"ramped dense net at {base['baseline_top']} % (plain dense {base['dense_top']} %). At the ramped "
              f"dense net's best − 1: {base['verdict']}.",
-             "- **Is a ticket more than a narrower net?** Each compacted channel ticket against its controls "
-             "(random_channels: the ticket's kept counts at random channels, θ0 slices; narrow: the same shape at "
-             "the model's default init; neither charged a finding) and the best baseline, ε ramped on every arm, "
-             "3 seeds, in MACs:", "",
+             "- **Is a ticket more than a narrower net, and cheaper than fast adversarial training?** Each compacted "
+             "channel ticket against its controls (random_channels: the ticket's kept counts at random channels, "
+             "slices of the unmasked θ0; narrow: the same shape at the model's default init; one control net per "
+             "seed, neither charged a finding) and the best baseline (on 10k images also FGSM-RS and N-FGSM, on our "
+             "schedule and at their published recipes), 3 seeds, in MACs; collapsed runs enter no front:", "",
              "| setting | tops, robust % | ticket ahead of the best baseline at | ticket ahead of its best control "
              "at | cheapest arm at each level (of those reaching it on every seed) | collapsed |",
              "|---|---|---|---|---|---|"]
