@@ -45,16 +45,18 @@ def _module_for(cfg: Config, info: Any) -> Classifier:
     """The checkpoint's own module, rebuilt from the plain-dict hyperparameters it carries."""
     if not cfg.ckpt_path:
         return make_module(cfg, info, load_ticket(cfg.ticket))  # type: ignore[arg-type]
-    hparams = _load_checkpoint(cfg.ckpt_path).get("hyper_parameters")
+    ckpt = _load_checkpoint(cfg.ckpt_path)
+    hparams = ckpt.get("hyper_parameters")
     if isinstance(hparams, dict) and hparams.get("dataset") and hparams["dataset"] != cfg.data.name:
         raise UserError(f"checkpoint was trained on {hparams['dataset']}; pass data={hparams['dataset']}")
     # evaluation settings come from this command (eval=full ...), the rest from the checkpoint
-    return load_checkpoint_module(cfg.ckpt_path, dataclasses.asdict(cfg.eval))
+    return load_checkpoint_module(cfg.ckpt_path, dataclasses.asdict(cfg.eval), ckpt)
 
 
-def load_checkpoint_module(path: str, evaluation: dict[str, Any]) -> Classifier:
-    """A checkpoint's module, rebuilt from its own plain-dict hyperparameters, with ``evaluation`` settings."""
-    ckpt = _load_checkpoint(path)
+def load_checkpoint_module(path: str, evaluation: dict[str, Any], ckpt: dict[str, Any] | None = None) -> Classifier:
+    """A checkpoint's module, rebuilt from its own plain-dict hyperparameters, with ``evaluation`` settings
+    (``ckpt``: the file already read)."""
+    ckpt = ckpt if ckpt is not None else _load_checkpoint(path)
     hparams = ckpt.get("hyper_parameters")
     if not isinstance(hparams, dict) or "model" not in hparams:
         raise UserError(f"{path} was not written by lth_lightning (no model hyperparameters)")
