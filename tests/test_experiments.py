@@ -20,7 +20,12 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yam
 SHAPE = {"digits": "[1,8,8]", "mnist": "[1,28,28]", "cifar10": "[3,32,32]"}
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+# the CIFAR-shaped ones build VGG/ResNet/WRN and run PGD-10 through them on CPU (20-30 s each): slow, so make test
+# stays inside its budget; .ci/run runs them after make test
+CIFAR = [pytest.param(e, marks=pytest.mark.slow) if "cifar10" in e else e for e in EXPERIMENTS]
+
+
+@pytest.mark.parametrize("experiment", CIFAR)
 def test_experiment_smoke_runs(make_cfg, experiment):
     base = make_cfg(f"experiment={experiment}", fast=False)
     # stages shrink to 1 epoch, or to the longest ε ramp the experiment trains (a ramp must fit its schedule);

@@ -26,6 +26,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return out
 
 
+@pytest.mark.slow  # a 4-job Hydra multirun in subprocesses (~20 s): .ci/run runs it after make test
 def test_sweep_shares_dense_and_aggregates(tmp_path):
     sweep = tmp_path / "sweep"
     out = _cli(tmp_path, "-m", *TINY, "prune.ratio=0.5,0.8", "pipeline.find.lr=0.01,0.1",
@@ -56,6 +57,7 @@ def test_heatmap_centres_signed_values_on_zero_and_formats_float_axes():
     assert _tick("0.7195254015709299") == "0.72" and _tick("lenet") == "lenet" and _tick("5") == "5"
 
 
+@pytest.mark.slow  # a W&B-logged pipeline in a subprocess (~12 s): .ci/run runs it after make test
 def test_wandb_offline_groups_every_stage(tmp_path):
     run = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SILENT"}  # W&B as a user has it: quiet by our default
