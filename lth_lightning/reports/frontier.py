@@ -145,6 +145,7 @@ def plot_frontier(result: FrontierResult, path: Path) -> Path:
 
     unit = result.levels[0].unit if result.levels else "passes"
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # more than 10 arms (controls and baselines) keep distinct colours
     costs = [getattr(p, unit) for r in result.runs for p in r.points]
     grid = np.geomspace(max(min(costs), 1.0), max(costs), 200) if costs else np.array([1.0])
     for arm in sorted({r.arm for r in result.runs}, key=_order):
