@@ -127,8 +127,8 @@ def budget_rows(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig) 
 
 def fronts(runs: Sequence[BudgetRun], arm: str, seed: int, unit: str = "passes") -> list[FrontPoint]:
     """An arm's front on one seed: the envelope of its runs' points, collapsed runs left out (a net at chance
-    reaches the chance level cheaply and would show a saving it did not make)."""
-    return envelope([p for r in runs if (r.arm, r.seed) == (arm, seed) and not r.collapsed for p in r.points], unit)
+    reaches the chance level cheaply and would show a saving it did not make; ``group_front`` of one arm)."""
+    return group_front(runs, {arm}, seed, unit)
 
 
 BEST = "best_baseline"  # the per-seed envelope of dense and its variants, when there are variants
