@@ -35,7 +35,8 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
     afile = tmp_path / "a_file"
     afile.write_text("keep me")
     (tmp_path / "empty.pt").write_bytes(b"")
-    fill = {"file": afile, "empty": tmp_path / "empty.pt", "tmp": tmp_path}
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    fill = {"file": afile, "empty": tmp_path / "empty.pt", "tmp": tmp_path, "bad": tmp_path / "bad.ckpt"}
     args = [a.format(**fill) for a in args]
     if not any(a.startswith("hydra.run.dir") for a in args):
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
@@ -78,6 +79,9 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
         (["data=mnist", "data.root={tmp}/nowhere"], "error: mnist not found under {tmp}/nowhere"),
         (["experiment=fast_ticket", "pipeline.cache_dir={file}/cache"],
          "error: pipeline.cache_dir={file}/cache is not a writable folder"),
+        (["experiment=fast_ticket", "attack=none", "pipeline.find.attack=none", "pipeline.target_metric=val_robust"],
+         "use pipeline.target_metric=val_clean"),
+        (["task=eval", "ckpt_path={bad}"], "error: {bad} is not a readable checkpoint"),
         (["ticket={empty}"], "is empty (0 bytes): not a ticket"),
         (["task=eval", "ckpt_path={tmp}/none.ckpt"], "error: checkpoint {tmp}/none.ckpt does not exist"),
     ],
@@ -96,12 +100,13 @@ def test_bad_command_line_is_refused_before_hydra(tmp_path, monkeypatch, capsys,
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [  # found once the config is composed: the real entry point, in a subprocess
+    [  # the real entry point, in a subprocess (in process above: slow tier, ~7 s of start-up each)
         (["ticket={empty}"], "is empty (0 bytes): not a ticket"),
         (["experiment=fast_ticket", "attack=none", "pipeline.find.attack=none", "pipeline.target_metric=val_robust"],
          "use pipeline.target_metric=val_clean"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     args, fill = _fill(args, tmp_path)
     line = _one_error_line(_cli(*args, cwd=tmp_path))

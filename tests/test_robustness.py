@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -13,7 +10,7 @@ from lth_lightning.results import EvalResult, StageResult, read_json
 from lth_lightning.tasks.evaluate import run_eval
 from lth_lightning.tasks.train import run_train
 
-COMMON = ["model.width=2", "attack.eps=0.2", "trainer.max_epochs=8", "eval.val_robust_samples=200",
+COMMON = ["model.width=2", "attack.eps=0.2", "trainer.max_epochs=5", "eval.val_robust_samples=64",
           "optim.lr=0.05", "optim.warmup_epochs=1"]
 
 
@@ -62,15 +59,6 @@ def test_checkpoints_load_with_lightning_and_weights_only(trained):
     assert module.attack_cfg.eps == 0.2 and module.model_cfg.name == "lenet"
     weights = {f"model.{k}": v for k, v in module.model.state_dict().items()}
     assert all(torch.equal(raw["state_dict"][k], v) for k, v in weights.items())
-
-
-def test_eval_rejects_a_bad_checkpoint_with_one_line(tmp_path):
-    bad = tmp_path / "bad.ckpt"
-    bad.write_bytes(b"not a checkpoint")
-    out = subprocess.run([sys.executable, "-m", "lth_lightning", "task=eval", f"ckpt_path={bad}",
-                          f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1].startswith(f"error: {bad} is not a readable checkpoint")
 
 
 def test_bf16_training_evaluates_autoattack_in_fp32(make_cfg, tmp_path):

@@ -25,15 +25,16 @@ from lth_lightning.stages.runner import build_trainer, is_rank_zero, make_module
 
 
 def check_checkpoint(path: str) -> None:
-    """The checkpoint a command names is there (the CLI asks before Hydra writes anything)."""
+    """The checkpoint a command names is a readable Lightning checkpoint (the CLI asks before Hydra writes anything:
+    a corrupt file once left a run folder behind). Memory-mapped, so a large checkpoint is not read twice."""
+    _load_checkpoint(path, mmap=True)
+
+
+def _load_checkpoint(path: str, mmap: bool = False) -> dict[str, Any]:
     if not Path(path).is_file():
         raise UserError(f"checkpoint {path} does not exist")
-
-
-def _load_checkpoint(path: str) -> dict[str, Any]:
-    check_checkpoint(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain data only: no pickled code
+    try:  # plain data only: no pickled code
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:
         raise UserError(f"{path} is not a readable checkpoint ({first_line(err)})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
