@@ -1,9 +1,9 @@
-"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,readme_runs,channels,gpu,report,all}
+"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,search,readme_runs,channels,gpu,report,all}
 
 One module per bench (``benches/<name>.py``, each with ``run(args)``); this file only parses and dispatches.
 Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
 results go to benches/results/<name>.json and ``report`` renders docs/benchmarks.md from them.
-``all`` runs the CPU benches that take minutes (ALL); frontier, regime and wong take hours, gpu needs a GPU.
+``all`` runs the CPU benches that take minutes (ALL); frontier, regime, wong and search take hours, gpu needs a GPU.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from benches.common import RESULTS, ROOT
 from benches.gpu import CIFAR_EXPERIMENTS
 from benches.regime import REGIME
 
-BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "wong", "readme_runs", "channels",
-           "gpu")
+BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "wong", "search", "readme_runs",
+           "channels", "gpu")
 ALL = ("overhead", "attack", "mask", "levers", "channels", "claim")
 
 
@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=str(ROOT / "cache"))
     parser.add_argument("--overrides", nargs="*", default=[], help="claim: extra Hydra overrides (a variation)")
     parser.add_argument("--parts", nargs="*", choices=list(REGIME), help="regime: which axes (default: all)")
-    parser.add_argument("--experiment", default="", help="frontier: the experiment config (default frontier_mnist)")
+    parser.add_argument("--experiment", default="",
+                        help="frontier / search: the experiment config (default frontier_mnist / search_mnist)")
     parser.add_argument("--tag", default="", help="claim: name of the variation (results/claim_<tag>.json)")
     parser.add_argument("--parts-gpu", nargs="*", choices=["steps", "find", "channels", "smokes"],
                         help="gpu: which parts (default: all)")

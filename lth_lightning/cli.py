@@ -59,6 +59,10 @@ def run(raw: DictConfig) -> object:
         from lth_lightning.tasks.frontier import run_frontier
 
         return run_frontier(cfg)
+    if cfg.task == "search":
+        from lth_lightning.tasks.search import run_search
+
+        return run_search(cfg)
     if cfg.task == "eval":
         from lth_lightning.tasks.evaluate import run_eval
 
@@ -106,7 +110,7 @@ def _hydra_main(raw: DictConfig) -> object:
 
 
 FAILED_JOBS: list[str] = []  # a multirun's jobs refused with an error line (the in-process launcher's)
-SLOTS = ("experiment", "hparams_search")  # defaults-list slots that are null unless chosen
+SLOTS = ("experiment",)  # defaults-list slots that are null unless chosen
 DICT_SETTINGS = ("frontier.baselines", "frontier.ticket_variants")  # name -> overrides
 
 
@@ -114,9 +118,12 @@ def normalize_argv(argv: list[str]) -> list[str]:
     """Accept ``+experiment=x`` as well as ``experiment=x``: both pick the option for the null slot.
 
     Hydra refuses the ``+`` form once a slot exists ("Multiple values for experiment"); users coming from
-    the lightning-hydra-template type it either way.
+    the lightning-hydra-template type it either way. ``task=search`` alone runs ``+experiment=search`` (its standard
+    recipe is an adversarially trained net; the defaults train naturally).
     """
     argv = [a[1:] if any(a.startswith(f"+{slot}=") for slot in SLOTS) else a for a in argv]
+    if "task=search" in argv and not any(a.startswith("experiment=") for a in argv):
+        argv = ["experiment=search", *argv]  # a search needs its standard recipe's attack: digits' unless chosen
     # named variant sets are dicts Hydra keeps in struct mode: a new name needs its force-add form
     return [f"++{a}" if a.startswith(tuple(f"{k}=" for k in DICT_SETTINGS)) else a for a in argv]
 
@@ -175,7 +182,7 @@ def main() -> None:
                 check_read(args, composed.unread(), composed.task)
                 check_present(composed.data.name, composed.data.root, composed.data.download)
                 check_files(composed)
-                if composed.task in ("fast_ticket", "frontier"):
+                if composed.task in ("fast_ticket", "frontier", "search"):
                     from lth_lightning.stages.arms import check
 
                     check(composed)  # one-shot pruning, a target that is measured, a writable cache

@@ -41,7 +41,7 @@ STRUCTURES = ("unstructured", "channel")
 # default initialisation (the net a practitioner builds with fewer channels). None of them needs the finding.
 CONTROLS = {"random_mask": "unstructured", "random_channels": "channel", "narrow": "channel"}
 ARMS = ("ticket", "dense", "reinit", *CONTROLS)
-TASKS = ("train", "fast_ticket", "frontier", "eval")
+TASKS = ("train", "fast_ticket", "frontier", "eval", "search")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -180,6 +180,9 @@ class AttackConfig:
     # PGD at MNIST's eps 0.3 from a random init sits on a plateau; the ramp is the field's remedy. Evaluation
     # always attacks at the full eps. The frontier compresses it with the schedule, like the LR warmup.
     eps_warmup_epochs: float = 0.0
+    # a single-step attack that hands over to PGD-``steps`` (step ``step_size``, null ε/4) once this fraction of
+    # training is done (the recipe search's "fast first, then PGD"); 1: never
+    switch_at: float = 1.0
 
     def __post_init__(self) -> None:
         _choice("attack.name", self.name, ATTACKS)
@@ -188,7 +191,11 @@ class AttackConfig:
         _require(self.step_size is None or self.step_size > 0, "attack.step_size must be positive or null")
         _require(self.step_ratio is None or self.step_ratio > 0, "attack.step_ratio must be positive or null")
         fast = self.name in FAST_ATTACKS
-        if fast and self.step_size is not None:
+        _require(0.0 < self.switch_at <= 1.0, f"attack.switch_at={self.switch_at:g} must be a fraction in (0, 1]")
+        _require(self.switch_at == 1.0 or fast,
+                 f"attack.switch_at hands a single-step attack ({', '.join(FAST_ATTACKS)}) over to PGD; "
+                 f"{self.name} has nothing to switch from")
+        if fast and self.step_size is not None and self.switch_at == 1.0:
             raise ConfigError(f"attack.step_size={self.step_size:g} is an iterative attack's step; {self.name} steps "
                               f"attack.step_ratio x eps (null: {FAST_ATTACKS[self.name]:g}): set attack.step_size=null "
                               f"or select attack={self.name}")
@@ -216,9 +223,14 @@ class AttackConfig:
         noise = set() if self.name == "n_fgsm" else {"noise_ratio"}
         if self.name == "none":
             return {"step_size", "step_ratio", "steps", "random_start", "beta", "bn_mode"} | ramp | noise
-        if self.name in FAST_ATTACKS:
-            return {"step_size", "steps", "random_start", "beta"} | ramp | noise
-        return ({"random_start"} if self.name == "trades" else {"beta"}) | {"step_ratio"} | ramp | noise
+        if self.name in FAST_ATTACKS:  # after a switch, PGD reads steps and step_size
+            pgd = {"step_size", "steps", "switch_at"} if self.switch_at == 1.0 else set()
+            return {"random_start", "beta"} | pgd | ramp | noise
+        return ({"random_start"} if self.name == "trades" else {"beta"}) | {"step_ratio", "switch_at"} | ramp | noise
+
+    def after_switch(self) -> AttackConfig:
+        """The PGD this attack hands over to at ``switch_at`` (same ε, ramp and BN mode)."""
+        return dataclasses.replace(self, name="pgd", step_ratio=None, switch_at=1.0, random_start=True)
 
 
 @dataclass
@@ -459,6 +471,119 @@ class FrontierConfig:
                          f"or {prefix}channel)")
 
 
+# the recipe search's optimisers: what each sets (``optim.*``); its peak LR is searched in ``search.space.lr[<name>]``
+OPTIMIZERS = {"sgd_multistep": ("sgd", "multistep"), "sgd_cosine": ("sgd", "cosine"), "sgd_cyclic": ("sgd", "cyclic"),
+              "adam_cyclic": ("adam", "cyclic"), "adam_cosine": ("adam", "cosine")}
+SEARCH_ATTACKS = ("pgd", "trades", *FAST_ATTACKS)
+TICKETS = ("none", *STRUCTURES)
+
+
+@dataclass
+class SearchSpace:
+    """The recipes ``task=search`` may try: each list is a categorical choice, ``lr`` a log-uniform [low, high] per
+    optimiser family (``sgd``, ``adam``). Fractions are of the run's own budget."""
+
+    width: list[float] = field(default_factory=lambda: [0.5, 1.0])  # model.width
+    attack: list[str] = field(default_factory=lambda: ["pgd", "fgsm_rs", "n_fgsm"])
+    steps: list[int] = field(default_factory=lambda: [3, 7])  # PGD-k / TRADES inner steps (and PGD after a switch)
+    switch: list[float] = field(default_factory=lambda: [1.0, 0.5])  # fast attack -> PGD at this fraction (1: never)
+    ramp: list[float] = field(default_factory=lambda: [0.0, 0.5])  # ε ramp over this fraction of the run
+    optimizer: list[str] = field(default_factory=lambda: ["sgd_multistep", "sgd_cyclic"])
+    lr: dict[str, list[float]] = field(default_factory=lambda: {"sgd": [0.02, 0.3], "adam": [0.001, 0.01]})
+    budget: list[int] = field(default_factory=lambda: [1, 2])  # epochs
+    ticket: list[str] = field(default_factory=lambda: ["none", "unstructured", "channel"])
+    ratio: list[float] = field(default_factory=lambda: [0.5, 0.8])  # a ticket's one-shot cut (of weights / channels)
+    reset: list[str] = field(default_factory=lambda: ["init"])  # init (θ0) | rewind (θ at prune.rewind_epoch)
+
+    def __post_init__(self) -> None:
+        for key in ("width", "attack", "steps", "switch", "ramp", "optimizer", "budget", "ticket", "ratio", "reset"):
+            _require(bool(getattr(self, key)), f"search.space.{key} is empty: list at least one choice")
+        for key, options in (("attack", SEARCH_ATTACKS), ("optimizer", tuple(OPTIMIZERS)), ("ticket", TICKETS),
+                             ("reset", ("init", "rewind"))):
+            for value in getattr(self, key):
+                _choice(f"search.space.{key} entry", value, options)
+        _require(min(self.width) > 0, "search.space.width entries must be > 0")
+        _require(min(self.steps) >= 1, "search.space.steps entries must be >= 1")
+        _require(all(0 < f <= 1 for f in self.switch), "search.space.switch entries are fractions in (0, 1]")
+        _require(all(0 <= f <= 1 for f in self.ramp), "search.space.ramp entries are fractions in [0, 1]")
+        _require(min(self.budget) >= 1, "search.space.budget entries are positive epochs")
+        _require(all(0 < r < 1 for r in self.ratio), "search.space.ratio entries must be in (0, 1)")
+        for family in {OPTIMIZERS[o][0] for o in self.optimizer}:
+            span = self.lr.get(family)
+            _require(span is not None, f"search.space.lr.{family} is missing: an optimiser in search.space.optimizer "
+                                       f"uses it (give [low, high])")
+            _require(len(span) == 2 and 0 < span[0] <= span[1],  # type: ignore[arg-type]
+                     f"search.space.lr.{family}={span} must be [low, high] with 0 < low <= high")
+
+
+@dataclass
+class SearchConfig:
+    """``task=search``: a multi-objective Optuna study over ``space`` (robust validation accuracy up, training MACs
+    with the finding down), then its front confirmed on fresh seeds. Which runs exist, not what a run computes."""
+
+    trials: int = 12
+    sampler: str = "tpe"  # tpe (multi-objective TPE) | nsga2 | random
+    startup_trials: int = 4  # tpe: random trials first
+    sampler_seed: int = 0
+    space: SearchSpace = field(default_factory=SearchSpace)
+    # our pruner: stop a trial once this fraction of its run is done and the study's front already reaches, at its
+    # cost so far, ``prune_margin`` points more than its best (0 margin and 1 fraction: never)
+    prune: bool = True
+    prune_after: float = 0.5
+    prune_margin: float = 5.0
+    confirm: int = 3  # recipes of the front confirmed: the cheapest to each level, highest levels first
+    confirm_seeds: list[int] = field(default_factory=lambda: [1, 2, 3])  # fresh: not the search's own seed
+    storage: str | None = None  # the study's SQLite file; null: derived from the search under pipeline.cache_dir
+
+    def __post_init__(self) -> None:
+        _require(self.trials >= 1, f"search.trials={self.trials} must be >= 1")
+        _choice("search.sampler", self.sampler, ("tpe", "nsga2", "random"))
+        _require(self.startup_trials >= 0, "search.startup_trials must be >= 0")
+        _require(0 < self.prune_after <= 1, f"search.prune_after={self.prune_after:g} must be in (0, 1]")
+        _require(self.prune_margin >= 0, "search.prune_margin must be >= 0")
+        _require(self.confirm >= 0, "search.confirm must be >= 0")
+        _require(self.confirm == 0 or len(self.confirm_seeds) >= 2,
+                 "search.confirm_seeds needs at least 2 seeds: a confirmation is a paired interval over seeds")
+
+
+@dataclass
+class Recipe:
+    """One point of ``search.space``: how a net is trained, and what it costs. ``ticket`` none: dense from θ0."""
+
+    width: float
+    attack: str
+    steps: int
+    switch: float
+    ramp: float
+    optimizer: str
+    lr: float
+    budget: int
+    ticket: str = "none"
+    ratio: float = 0.0
+    reset: str = "init"
+
+    def label(self) -> str:
+        """Short and complete: w0.5 fgsm_rs>pgd3@0.5 ramp0.5 sgd_cyclic lr0.12 2ep ticket=channel0.5/init."""
+        attack = self.attack if self.attack in FAST_ATTACKS else f"{self.attack}{self.steps}"
+        if self.attack in FAST_ATTACKS and self.switch < 1:
+            attack += f">pgd{self.steps}@{self.switch:g}"
+        ticket = "" if self.ticket == "none" else f" ticket={self.ticket}{self.ratio:g}/{self.reset}"
+        ramp = f" ramp{self.ramp:g}" if self.ramp else ""
+        return f"w{self.width:g} {attack}{ramp} {self.optimizer} lr{self.lr:.3g} {self.budget}ep{ticket}"
+
+    def overrides(self, eps: float) -> list[str]:
+        """The ``attack.*``, ``optim.*`` and ``model.width`` settings of this recipe (``with_overrides``). PGD-k and
+        TRADES step 2.5 ε / k (Madry et al.'s rule: k steps can cross the ball and back)."""
+        name, schedule = OPTIMIZERS[self.optimizer]
+        out = [f"model.width={self.width}", f"attack.name={self.attack}", f"optim.name={name}",
+               f"optim.schedule={schedule}", f"optim.lr={self.lr}"]
+        if self.attack in FAST_ATTACKS and self.switch < 1:
+            out.append(f"attack.switch_at={self.switch}")  # first: a step size is then PGD's, not refused
+        if self.attack not in FAST_ATTACKS or self.switch < 1:
+            out += [f"attack.steps={self.steps}", f"attack.step_size={2.5 * eps / self.steps}"]
+        return out
+
+
 @dataclass
 class TrainerConfig:
     """Passed to ``lightning.Trainer`` (plus the two switches Lightning has no flag for)."""
@@ -517,7 +642,7 @@ class Config:
     ticket: str | None = None  # train from a saved ticket (mask + reset weights)
     ckpt_path: str | None = field(default=None, metadata=NO_EFFECT)  # eval task: the checkpoint to evaluate
     eval_split: str = field(default="test", metadata=NO_EFFECT)
-    optimized_metric: str | None = field(default=None, metadata=NO_EFFECT)  # hparams_search: path into result
+    optimized_metric: str | None = field(default=None, metadata=NO_EFFECT)  # a sweeper's objective: path into result
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -526,6 +651,7 @@ class Config:
     prune: PruneConfig = field(default_factory=PruneConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     frontier: FrontierConfig = field(default_factory=FrontierConfig, metadata=NO_EFFECT)
+    search: SearchConfig = field(default_factory=SearchConfig, metadata=NO_EFFECT)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig, metadata=NO_EFFECT)
 
@@ -533,7 +659,7 @@ class Config:
         _choice("task", self.task, TASKS)
         _choice("eval_split", self.eval_split, ("val", "test"))
         _require(self.task != "eval" or bool(self.ckpt_path or self.ticket), "task=eval needs ckpt_path=<file>")
-        _require(self.task not in ("fast_ticket", "frontier") or self.ticket is None,
+        _require(self.task not in ("fast_ticket", "frontier", "search") or self.ticket is None,
                  f"task={self.task} finds its own ticket; ticket=<file> is for task=train")
         for where, overrides in self.variants().items():
             self._check_ramp(with_overrides(self, overrides, where), where)
@@ -550,9 +676,11 @@ class Config:
         """Settings (dotted keys, or sections ending in '.') this task never reads, and why: given on the command
         line they would change nothing it computes, or silently retrain what it would not."""
         task, out = self.task, {}
-        if task != "frontier":
+        if task not in ("frontier", "search"):
             out["frontier."] = (f"task={task} reads no frontier.* setting (the frontier experiments select "
                                 "task=frontier; fast_ticket runs one seed: seed=N)")
+        if task != "search":
+            out["search."] = f"task={task} reads no search.* setting (the recipe search is task=search)"
         if task in ("train", "eval"):
             out["pipeline."] = f"task={task} runs one model; pipeline.* belongs to task=fast_ticket and task=frontier"
             out["prune.control"] = (f"task={task} trains or evaluates one net as given; a control is an arm drawn "
@@ -566,7 +694,22 @@ class Config:
                     "pipeline.arms": "the frontier's arms are frontier.arms",
                     "pipeline.extra_find_lrs": "the frontier finds one ticket per seed at pipeline.find.lr",
                     "pipeline.dense_overrides": "the frontier's dense variants are frontier.baselines"}
+        if task == "search":
+            out |= self._unread_by_search()
         return out
+
+    @staticmethod
+    def _unread_by_search() -> dict[str, str]:
+        """What the recipe search sets per trial (search.space) or never reads (the frontier's ticket arms). The rest
+        is the standard recipe it is judged against (dense, as a frontier trains it) and every trial's base."""
+        recipe = "each trial sets it from search.space"
+        out = {f"prune.{k}": recipe for k in ("ratio", "structure", "channel_ratio", "reset")}
+        out |= {"frontier.seeds": "the search trains on seed=N and confirms on search.confirm_seeds",
+                "frontier.arms": "the search confirms against dense and frontier.baselines",
+                "frontier.structures": recipe, "frontier.ticket_variants": recipe,
+                "frontier.saving_threshold": "the search reports every interval, not a headline threshold"}
+        return out | {f"pipeline.{k}": "the search trains recipes at search.space.budget"
+                      for k in ("ticket_epochs", "arms", "extra_find_lrs", "dense_overrides")}
 
     def _switched_off(self) -> dict[str, str]:
         """Settings another setting turns off (each section's ``unused()``: prune.ratio under prune=none, attack.steps
@@ -581,7 +724,7 @@ class Config:
         out = {}
         for section, context in why.items():
             for leaf in getattr(self, section).unused() - OFF_BY_DEFAULT.get(section, set()):
-                if section == "prune" and leaf == "reinit_seed" and self.task in ("fast_ticket", "frontier"):
+                if section == "prune" and leaf == "reinit_seed" and self.task in ("fast_ticket", "frontier", "search"):
                     continue  # the reinit arm reads it
                 out[f"{section}.{leaf}"] = f"it is not read with {context}"
         return out
@@ -634,7 +777,8 @@ class Config:
         its end once failed with a traceback after training, leaving a half-written run)."""
         if self.prune.name == "none" or self.prune.reset != "rewind" or self.prune.rewind_step is not None:
             return
-        first, where = ((self.pipeline.find.epochs, "pipeline.find.epochs") if self.task in ("fast_ticket", "frontier")
+        pipeline = self.task in ("fast_ticket", "frontier", "search")
+        first, where = ((self.pipeline.find.epochs, "pipeline.find.epochs") if pipeline
                         else (self.trainer.max_epochs, "trainer.max_epochs"))
         _require(self.prune.rewind_epoch <= first,
                  f"prune.rewind_epoch={self.prune.rewind_epoch} is after the first run ends ({where}={first}): θk "
@@ -653,7 +797,7 @@ class Config:
 
 # Settings whose default value means "off" (so ``unused()`` leaves them out of identities): naming them on the command
 # line at any value is fine, so ``Config.unread`` does not refuse them
-OFF_BY_DEFAULT = {"attack": {"eps_warmup_epochs"}, "model": {"width", "width_multiple"},
+OFF_BY_DEFAULT = {"attack": {"eps_warmup_epochs", "switch_at"}, "model": {"width", "width_multiple"},
                   "eval": {"checks_per_epoch"}, "prune": {"control", "channel_ratio", "structure", "channel_multiple"}}
 VARIANT_SECTIONS = ("attack", "optim", "model", "eval")  # what a baseline or ticket variant may change ...
 VARIANT_EVAL = ("catastrophic_drop",)  # ... of eval only its guard: every arm is measured under one threat model
@@ -707,7 +851,8 @@ def _switch_attack(cfg: Config, overrides: list[str]) -> Config:
     if keys.get("attack.name", cfg.attack.name) == cfg.attack.name:
         return cfg
     out = copy.copy(cfg)
-    out.attack = dataclasses.replace(cfg.attack, name="none", step_size=None, step_ratio=None)  # named next
+    out.attack = dataclasses.replace(cfg.attack, name="none", step_size=None, step_ratio=None,
+                                     switch_at=1.0)  # named next
     return out
 
 

@@ -31,6 +31,9 @@ def check_groups(overrides: Iterable[str], groups: Mapping[str, list[str]]) -> N
     """``model=resnet99``: name the group's real options instead of Hydra's multi-line error."""
     for arg in overrides:
         key, sep, value = arg.lstrip("+~").partition("=")
+        if key == "hparams_search":  # Hydra's Optuna sweeper pinned Optuna < 3; it was dropped for task=search
+            raise ConfigError("hparams_search is gone (Hydra's Optuna sweeper needs Optuna < 3): the recipe search is "
+                              "task=search, a multi-objective Optuna study (README: Recipe search)")
         if not sep or key not in groups or value in ("null", ""):
             continue
         for option in value.split(","):  # a multirun sweep lists several

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lth_lightning.config import Recipe
+
 T = TypeVar("T")
 NOT_MEASURED = "–"
 
@@ -427,3 +429,59 @@ class FrontierResult:
     cuts: dict[str, str] = field(default_factory=dict)  # ticket arm -> what its prune achieved, over the seeds
     collapsed: dict[str, str] = field(default_factory=dict)  # arm -> "k of n runs" collapsed (before #31: seeds)
     final: list[FinalEval] = field(default_factory=list)  # the strong final evaluation, per arm and seed
+
+
+# -- the recipe search ------------------------------------------------------------------------------
+@dataclass
+class SearchTrial:
+    """One trial of the study: the recipe it drew, how it ended and the run it trained (on the search's seed)."""
+
+    number: int
+    recipe: Recipe
+    state: str  # complete | pruned (stopped by the front pruner: its points up to then still count)
+    run: BudgetRun
+    stopped: str | None = None  # why the pruner stopped it
+
+
+@dataclass
+class SearchPoint:
+    """A point of the study's Pareto front: a trial's (cost so far, best validation accuracy so far)."""
+
+    trial: int
+    macs: float
+    accuracy: float
+
+
+@dataclass
+class Confirmed:
+    """A front recipe re-run on the confirmation seeds, under the arm name the level tables use."""
+
+    arm: str  # recipe_<trial>
+    trial: int
+    recipe: Recipe
+    level: float  # the front level it was chosen as the cheapest for (search seed, validation)
+    controls: list[str] = field(default_factory=list)  # its ticket's controls, when it has a ticket
+
+
+@dataclass
+class SearchResult:
+    """``task=search``: the study (trials, front), then the confirmation of its front on fresh seeds: each recipe's
+    verdict per level against the standard recipe (``vs_standard``) and against the best hand-written baseline
+    (``vs_best``), a ticket recipe's against its controls, and the strong final evaluation."""
+
+    metric: str
+    threat: str
+    study: str  # the SQLite file
+    sampler: str
+    trials: list[SearchTrial]
+    front: list[SearchPoint]
+    confirmed: list[Confirmed]
+    seeds: list[int]  # confirmation seeds
+    baselines: list[str]  # dense (the standard recipe) and the hand-written baselines
+    vs_standard: list[LevelCost]
+    vs_best: list[LevelCost]
+    runs: list[BudgetRun]  # the confirmation runs
+    collapsed: dict[str, str]
+    finals: list[FinalEval]
+    headline: str
+    ticket_line: str  # whether a front recipe holds a ticket, and whether it beats its controls

@@ -127,7 +127,7 @@ def _attack_fn(cfg: Config, steps_per_epoch: int):
 
 
 def _replay(cfg: Config, rec: Recorder, start: dict[str, torch.Tensor], net: torch.nn.Module,
-            masks: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+            masks: dict[str, torch.Tensor] | None = None, attack_fn=None) -> dict[str, torch.Tensor]:
     """The reference's training of ``start`` on the recorded steps; returns its final weights."""
     model = copy.deepcopy(net)
     model.load_state_dict(start)
@@ -141,7 +141,7 @@ def _replay(cfg: Config, rec: Recorder, start: dict[str, torch.Tensor], net: tor
     factors = [ref.lr_factor(i, n, n, o.schedule, milestones=o.milestones, gamma=o.gamma,
                              warmup_epochs=o.warmup_epochs, peak=o.peak) for i in range(n)]
     beta = cfg.attack.beta if cfg.attack.name == "trades" else None
-    ref.train_steps(model, rec.batches, rec.rng, _attack_fn(cfg, n), opt, factors, masks, beta)
+    ref.train_steps(model, rec.batches, rec.rng, attack_fn or _attack_fn(cfg, n), opt, factors, masks, beta)
     return snapshot(model)
 
 
@@ -287,3 +287,30 @@ def test_dense_baselines_train_their_attack_at_its_documented_step(base, recorde
     net = build_model(variant.model, dm.info)
     _assert_same(rec.start, snapshot(build_model(variant.model, dm.info, seed=0)), "dense start")
     _assert_same(rec.end, _replay(variant, rec, rec.start, net), f"dense {overrides} trained")
+
+
+def test_a_search_recipe_trains_fgsm_rs_then_pgd_on_its_own_schedule(base, recorded):
+    """#32: a recipe from the search's real path (recipe -> config -> stage), replayed from its definition alone:
+    FGSM-RS (step 1.25 ε) for the first half of the steps, then PGD-2 at step 2.5 ε / 2, SGD at peak LR 0.05 with
+    the multistep decay, from θ0 of the seed."""
+    from lth_lightning.config import Recipe
+    from lth_lightning.tasks.search import train_recipe
+
+    cfg = base("trainer.limit_train_batches=6", experiment="search")
+    dm = build_datamodule(cfg.data)
+    recipe = Recipe(width=1.0, attack="fgsm_rs", steps=2, switch=0.5, ramp=0.0, optimizer="sgd_multistep", lr=0.05,
+                    budget=1)
+    _, (rec,) = recorded(lambda: train_recipe(cfg, dm, recipe, 0, "val_robust", "recipe-ref"))
+    n, eps = len(rec.batches), cfg.attack.eps
+
+    def attack(i, model, x, y):
+        model.train(cfg.attack.bn_mode == "train")
+        if i < round(0.5 * n):
+            return ref.fgsm_rs(model, x, y, eps, 1.25 * eps)
+        return ref.pgd(model, x, y, eps, 2.5 * eps / 2, 2)
+
+    by_hand = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, name="sgd", schedule="multistep", lr=0.05,
+                                                                  warmup_epochs=0.0))
+    net = build_model(cfg.model, dm.info)
+    _assert_same(rec.start, _theta0(cfg, dm.info), "recipe start")
+    _assert_same(rec.end, _replay(by_hand, rec, rec.start, net, attack_fn=attack), "recipe trained")

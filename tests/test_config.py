@@ -39,13 +39,13 @@ def test_every_experiment_composes(make_cfg, experiment):
         assert cfg.task == "train" and cfg.prune.name == "none" and cfg.model.name == "wong_cnn"
         assert cfg.attack.step == pytest.approx(0.375) and cfg.optim.schedule == "cyclic"
         return
-    assert cfg.task in ("fast_ticket", "frontier") and cfg.prune.name == "oneshot"
+    assert cfg.task in ("fast_ticket", "frontier", "search") and cfg.prune.name == "oneshot"
 
 
-def test_hparams_search_composes(make_cfg):
-    for option in _options("hparams_search"):
-        cfg = make_cfg(f"hparams_search={option}", "experiment=fast_ticket")
-        assert cfg.optimized_metric == "arms.ticket.best_val_robust"
+def test_every_search_space_composes(make_cfg):
+    for option in _options("search"):
+        cfg = make_cfg("experiment=search", f"search={option}")
+        assert cfg.search.trials >= 1 and cfg.search.space.attack
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from lth_lightning.cli import CONF_DIR
 from lth_lightning.config import with_overrides
 from lth_lightning.tasks.fast_ticket import run_fast_ticket
 from lth_lightning.tasks.frontier import arm_names, run_frontier
+from lth_lightning.tasks.search import run_search
 from lth_lightning.tasks.train import run_train
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -32,14 +33,14 @@ def test_experiment_smoke_runs(make_cfg, experiment):
     # a frontier keeps its full schedule, which only sets how budgets compress
     ramp = max(with_overrides(base, ov, where).attack.eps_warmup_epochs for where, ov in base.variants().items())
     epochs = max(1, math.ceil(ramp))
-    lengths = {"frontier": [], "train": [f"trainer.max_epochs={epochs}"]}.get(
+    lengths = {"frontier": [], "search": [], "train": [f"trainer.max_epochs={epochs}"]}.get(
         base.task, ["pipeline.find.epochs=1", f"pipeline.ticket_epochs={epochs}", f"pipeline.dense_epochs={epochs}"])
     overrides = [
         f"experiment={experiment}", "data=synthetic", f"data.shape={SHAPE[base.data.name]}",
         "data.synthetic_size=16", "data.batch_size=4", "data.eval_batch_size=8", "data.num_workers=0",
         "trainer=cpu", "trainer.precision=32-true", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", *lengths, "eval.autoattack_samples=2",
-        *(["pipeline.find.epochs=1"] if base.task == "frontier" else []),
+        *(["pipeline.find.epochs=1"] if base.task in ("frontier", "search") else []),
     ]
     if base.model.name == "wrn":
         overrides.append("model.widen=1")  # WRN-34-10 is 46M parameters: too slow for a CPU smoke test
@@ -58,6 +59,16 @@ def test_experiment_smoke_runs(make_cfg, experiment):
                       "frontier.final_samples=4"]  # the strong final evaluation runs, on 4 test images
         result = run_frontier(make_cfg(*overrides, fast=False))
         assert {r.arm for r in result.runs} == set(arm_names(base)) and result.headline  # variants and structures too
+        return
+    if base.task == "search":  # two trials on its own space, one recipe confirmed on two fresh seeds
+        overrides += ["search.trials=2", "search.startup_trials=1", "search.confirm=1", "search.confirm_seeds=[1,2]",
+                      f"search.space.budget=[{min(base.search.space.budget)}]", "frontier.budgets=[1]",
+                      f"frontier.lrs=[{base.frontier.lrs[0]}]", "frontier.final_samples=4"]
+        result = run_search(make_cfg(*overrides, fast=False))
+        assert len(result.trials) == 2 and result.headline
+        assert len(result.confirmed) == (1 if result.front else 0)  # one synthetic batch often collapses every trial
+        if result.confirmed:  # the standard recipe and the baselines beside it, on the confirmation seeds
+            assert {r.arm for r in result.runs} >= {"dense", *base.frontier.baselines, result.confirmed[0].arm}
         return
     summary = run_fast_ticket(cfg)
     expected = {"dense", "ticket", "reinit"} | {f"ticket@lr{lr:g}" for lr in base.pipeline.extra_find_lrs}

@@ -128,10 +128,12 @@ def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
     # below); frontier.structures (NO_EFFECT) has no valid one-element change from []; override lists and dicts
     # (pipeline.dense_overrides, frontier.baselines/ticket_variants) take strings: tested below; prune.control
     # needs prune=none (a consumed ticket): its stages are tested in test_controls.py; attack.step_ratio belongs to
-    # the single-step attacks and this base trains PGD (refused: test_attacks.py); frontier.arm_lrs names arms
+    # the single-step attacks and this base trains PGD (refused: test_attacks.py), as does attack.switch_at (its stages:
+    # test_search.py); frontier.arm_lrs names arms; search.space.lr is a dict and search.space.reset takes reset names
     assert sorted(skipped) == sorted(["ticket", "pipeline.dense_overrides", "prune.structure", "frontier.structures",
                                       "frontier.baselines", "frontier.ticket_variants", "prune.control",
-                                      "attack.step_ratio", "frontier.arm_lrs"])
+                                      "attack.step_ratio", "frontier.arm_lrs", "attack.switch_at", "search.space.lr",
+                                      "search.space.reset"])
     assert len(checked) > 80
 
 

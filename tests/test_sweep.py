@@ -82,15 +82,6 @@ def test_wandb_offline_groups_every_stage(tmp_path):
     assert b"val/robust_acc" in history and b"sparsity/overall" in history
 
 
-@pytest.mark.slow  # two Optuna trials of a pipeline (~14 s): .ci/run runs it after make test
-def test_optuna_search_runs_trials(tmp_path):
-    sweep = tmp_path / "optuna"
-    out = _cli(tmp_path, "hparams_search=optuna", *TINY, "hydra.sweeper.n_trials=2",
-               f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}")
-    result = (sweep / "optimization_results.yaml").read_text()
-    assert "best_params" in result and "best_value" in result, out.stdout[-2000:]
-
-
 def test_failed_job_keeps_the_others_and_the_table(tmp_path):
     sweep = tmp_path / "sweep"
     env = {**os.environ, "WANDB_MODE": "offline"}

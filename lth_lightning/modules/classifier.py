@@ -24,7 +24,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lth_lightning.attacks import attack_passes, build_attack, build_eval_attack, threat_model, trades_loss
+from lth_lightning.attacks import Attack, attack_passes, build_attack, build_eval_attack, threat_model, trades_loss
 from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimConfig
 from lth_lightning.data import DataInfo
 from lth_lightning.models import build_model
@@ -81,6 +81,7 @@ class Classifier(L.LightningModule):
         self._steps_per_epoch = 1.0  # optimizer steps per epoch, counted once per fit (configure_optimizers)
         self.train_eps = self.attack_cfg.eps  # the training attack's ε at the last step (logged per epoch)
         self._graphed: GraphedStep | None = None
+        self._after: Attack | None = None  # attack.switch_at: the PGD the single-step attack hands over to
 
     @functools.cached_property
     def macs(self) -> int:
@@ -108,6 +109,7 @@ class Classifier(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         self._ramp_eps()
+        self._switch_attack()
         loss, logits = self._graphed(x, y) if self._graphed is not None else self._loss_and_logits(x, y)
         self.ledger.passes += attack_passes(self.train_attack) * len(x) * self.trainer.world_size
         self.train_acc.update(logits.detach(), y)  # update, not forward: a per-batch value would read the
@@ -133,6 +135,18 @@ class Classifier(L.LightningModule):
         self._eps_scale.fill_(factor)
         self.train_eps = self.attack_cfg.eps * factor
 
+    def _switch_attack(self) -> None:
+        """``attack.switch_at``: from this step on, PGD instead of the single-step attack (a captured CUDA graph of
+        the old step is dropped and the new one captured at its first call). A resumed fit switches at the same step."""
+        if self._after is None or self.train_attack is self._after:
+            return
+        total = self._steps_per_epoch * (self.trainer.max_epochs or 1)
+        if self.trainer.global_step >= round(self.attack_cfg.switch_at * total):
+            self.train_attack = self._after
+            if self._graphed is not None:
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                self._graphed = GraphedStep(self._loss_and_logits, params)
+
     def on_fit_start(self) -> None:
         """Put the ε ramp's scale on the device; capture the train step as a CUDA graph where it can be
         (``trainer.cuda_graph``), or say why not."""
@@ -140,6 +154,8 @@ class Classifier(L.LightningModule):
         ramped = base is not None and self.attack_cfg.eps_warmup_epochs > 0
         self._eps_scale = torch.zeros((), device=self.device) if ramped else None
         self.train_attack = dataclasses.replace(base, scale=self._eps_scale) if ramped else base  # type: ignore
+        after = build_attack(self.attack_cfg.after_switch()) if self.attack_cfg.switch_at < 1 else None
+        self._after = dataclasses.replace(after, scale=self._eps_scale) if after is not None and ramped else after
         self._graphed = None
         if not self.cuda_graph:
             return

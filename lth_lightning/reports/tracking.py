@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from lightning.pytorch.utilities import rank_zero_only
 
 from lth_lightning.config import Config
-from lth_lightning.results import FrontierResult, StageResult, Summary
+from lth_lightning.results import FrontierResult, SearchResult, StageResult, Summary
 
 COLUMNS = ["arm", "sparsity", "epochs", "epoch1_val_robust", "best_val_robust", "epochs_to_target",
            "seconds_to_target", "passes_to_target", "test_clean", "test_robust"]
@@ -164,3 +164,14 @@ def log_frontier(cfg: Config, result: FrontierResult, markdown: str, png: Path, 
                 (["level", *(f"{a}_{unit}" for a in arms), "saving_pct", "verdict"], rows),
                 {"threat_model": result.threat, "budgets": result.budgets, "lrs": result.lrs},
                 {"headline": result.headline})
+
+
+def log_search(cfg: Config, result: SearchResult, markdown: str, png: Path, run_dir: Path) -> None:
+    """The study's Pareto table and plot as a W&B ``search`` run in the trials' group (each trial's stage logged a run
+    of its own), or TensorBoard text."""
+    rows = [[p.trial, p.macs, p.accuracy, next(t.recipe.label() for t in result.trials if t.number == p.trial)]
+            for p in result.front]
+    _log_report(cfg, "search", run_dir, markdown, ("search/pareto", "search/plot"), png,
+                (["trial", "macs", "best_val", "recipe"], rows),
+                {"threat_model": result.threat, "sampler": result.sampler, "trials": len(result.trials)},
+                {"headline": result.headline, "tickets": result.ticket_line})

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import lightning as L
 import torch
 from torch import nn
 
@@ -45,7 +47,7 @@ def find_stage(cfg: Config, lr: float) -> Stage:
     step = cfg.attack.step_size if find.attack == "pgd" else None  # FGSM's step is ε, FGSM-RS's 1.25ε
     ratio = cfg.attack.step_ratio if find.attack == cfg.attack.name else None  # a step is its own attack's only
     attack = dataclasses.replace(cfg.attack, name=find.attack, step_size=step, step_ratio=ratio,
-                                 eps_warmup_epochs=0.0)  # no ramp
+                                 eps_warmup_epochs=0.0, switch_at=1.0)  # no ramp, no hand-over to PGD
     # the finding settings that shape the run beyond optim/attack (early-bird stopping) stay in its config
     pipeline = PipelineConfig(find=dataclasses.replace(find, lr=lr))
     return Stage("find", _stage_config(cfg, find.epochs, optim=optim, attack=attack, pipeline=pipeline))
@@ -76,8 +78,9 @@ def find_ticket(cfg: Config, dm: ImageDataModule, lr: float) -> tuple[Stage, Sta
 
 
 def train_arm(cfg: Config, dm: ImageDataModule, arm: str, name: str,
-              finding: tuple[Stage, StageResult] | None = None) -> StageResult:
-    """Stages 4-5: one training arm in its cached directory."""
+              finding: tuple[Stage, StageResult] | None = None, callbacks: Sequence[L.Callback] = ()) -> StageResult:
+    """Stages 4-5: one training arm in its cached directory. ``callbacks`` watch it (the search's pruner): they may
+    stop it with an exception, which leaves the stage unfinished and resumable, never a shorter finished one."""
     stage = arm_stage(cfg, arm, finding[0] if finding else None)
     out = cached_dir(stage, cfg.pipeline.cache_dir)
     ticket = load_ticket(finding[1].ticket) if finding and finding[1].ticket else None
@@ -90,7 +93,7 @@ def train_arm(cfg: Config, dm: ImageDataModule, arm: str, name: str,
     module = make_module(stage.cfg, dm.info, ticket)
     if control == "narrow":
         default_init(module.model, seed)
-    return run_stage(stage, out, module, dm, name)
+    return run_stage(stage, out, module, dm, name, callbacks)
 
 
 def control_seed(find: Stage, control: str) -> int:
@@ -127,6 +130,10 @@ def check(cfg: Config) -> None:
         raise ConfigError(f"task=fast_ticket prunes one-shot; got prune={cfg.prune.name} (use prune=oneshot)")
     if cfg.attack.name == "none" and cfg.pipeline.find.attack != "none":
         raise ConfigError("attack=none trains arms naturally; set pipeline.find.attack=none to match")
+    sc = cfg.search
+    if cfg.task == "search" and sc.confirm and cfg.seed in sc.confirm_seeds:
+        raise ConfigError(f"search.confirm_seeds={sc.confirm_seeds} holds the search's own seed={cfg.seed}: a "
+                          "confirmation needs fresh seeds")
     cfg.target_metric()  # a target that is never measured fails now, not after hours of training
     writable_dir(cfg.pipeline.cache_dir, "pipeline.cache_dir")
 

@@ -145,9 +145,11 @@ def _cuts(cfg: Config, cuts: dict[str, list[dict[str, float]]]) -> dict[str, str
     return {a: describe_cut(c, dataclasses.replace(cfg.prune, structure=structures[a]).cut) for a, c in cuts.items()}
 
 
-def final_evals(cfg: Config, dm: ImageDataModule, runs: list[BudgetRun]) -> list[FinalEval]:
+def final_evals(cfg: Config, dm: ImageDataModule, runs: list[BudgetRun],
+                arms: list[str] | None = None) -> list[FinalEval]:
     """Each arm's best run per seed (by validation, collapsed runs last), its best checkpoint under the strong attack
-    (``frontier.final_steps`` × ``final_restarts`` on the first ``final_samples`` test images)."""
+    (``frontier.final_steps`` × ``final_restarts`` on the first ``final_samples`` test images). ``arms``: the
+    frontier's own unless given (the search's confirmation names its recipes)."""
     fc = cfg.frontier
     if fc.final_steps == 0 or not cfg.eval.robust_for(cfg.attack):
         return []
@@ -156,7 +158,7 @@ def final_evals(cfg: Config, dm: ImageDataModule, runs: list[BudgetRun]) -> list
     n = min(fc.final_samples, len(test))
     images, labels = test.images[:n].float().div(255.0), test.labels[:n]
     out = []
-    for arm in arm_names(cfg):
+    for arm in arms if arms is not None else arm_names(cfg):
         for seed in fc.seeds:
             mine = [r for r in runs if (r.arm, r.seed) == (arm, seed) and r.checkpoint]
             if not mine:

@@ -1,0 +1,119 @@
+"""``task=search`` (#32): a tiny study on digits that is killed and resumed, its report and confirmation, the front
+pruner, and the recipe -> config mapping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lth_lightning.config import Recipe
+from lth_lightning.data import build_datamodule
+from lth_lightning.results import FrontPoint, SearchResult, read_json
+from lth_lightning.tasks import search as search_task
+from tests.conftest import assert_png
+
+TINY = ["experiment=search", "search.trials=3", "search.startup_trials=2", "search.confirm=1",
+        "search.confirm_seeds=[1,2]", "search.space.budget=[1]", "search.space.attack=[pgd,fgsm_rs]",
+        "search.space.steps=[2]", "frontier.budgets=[1]", "frontier.lrs=[0.2]", "pipeline.find.epochs=1",
+        "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "data.test_subset=32",
+        "frontier.final_samples=16", "frontier.final_steps=5", "eval.val_robust_samples=32"]
+
+
+def _states(db: str) -> list[str]:
+    with sqlite3.connect(db) as con:
+        return [s for (s,) in con.execute("select state from trials order by number")]
+
+
+def test_a_killed_search_resumes_and_confirms_its_front(make_cfg, tmp_path, monkeypatch):
+    cfg = make_cfg(*TINY)
+    real, calls = search_task.train_recipe, []
+
+    def killed_at_the_third_trial(*args, **kwargs):
+        calls.append(args[5] if len(args) > 5 else kwargs.get("arm"))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies mid-trial
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_task, "train_recipe", killed_at_the_third_trial)
+    with pytest.raises(KeyboardInterrupt):
+        search_task.run_search(cfg)
+    db = str(search_task.study_path(cfg))
+    assert _states(db) == ["COMPLETE", "COMPLETE", "RUNNING"]
+    with sqlite3.connect(db) as con:
+        killed = dict(con.execute("select param_name, param_value from trial_params where trial_id = 3"))
+    monkeypatch.setattr(search_task, "train_recipe", real)
+
+    result = search_task.run_search(cfg)
+    assert _states(db) == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]  # the killed trial, drawn again
+    with sqlite3.connect(db) as con:
+        again = dict(con.execute("select param_name, param_value from trial_params where trial_id = 4"))
+    assert again == killed
+    assert [t.number for t in result.trials] == [0, 1, 3] and all(t.state == "complete" for t in result.trials)
+    # the front is over every point of every trial: no trial point lies above it at its cost
+    for t in result.trials:
+        for p in t.run.points:
+            if not t.run.collapsed:
+                assert max(f.accuracy for f in result.front if f.macs <= p.macs) >= p.accuracy
+    # confirmation: the standard recipe, FGSM-RS and the chosen recipe, on both fresh seeds, judged per level
+    (chosen,) = result.confirmed
+    assert {(r.arm, r.seed) for r in result.runs} >= {(a, s) for a in ("dense", "dense_fgsm_rs", chosen.arm)
+                                                      for s in (1, 2)}
+    assert result.vs_standard and all(chosen.arm in lv.judged for lv in result.vs_standard)
+    assert result.vs_best[0].baseline == "best_baseline"
+    assert {f.arm for f in result.finals} >= {"dense", chosen.arm}
+    stored = read_json(SearchResult, tmp_path / "search.json")
+    assert stored.headline == result.headline and stored.confirmed == result.confirmed
+    markdown = (tmp_path / "search.md").read_text()
+    assert result.headline in markdown and result.ticket_line in markdown and "Pareto front" in markdown
+    assert_png(tmp_path / "search.png")
+
+    trained = {p.name for p in (tmp_path / "cache").iterdir()}
+    assert search_task.run_search(cfg).headline == result.headline  # a rerun reads the study: nothing trains
+    assert {p.name for p in (tmp_path / "cache").iterdir()} == trained
+
+
+def test_the_front_pruner_stops_a_beaten_trial_and_leaves_its_stage_resumable(make_cfg):
+    cfg = make_cfg(*TINY, "trainer.limit_train_batches=4", "eval.checks_per_epoch=2")
+    dm = build_datamodule(cfg.data)
+    recipe = Recipe(1.0, "pgd", 2, 1.0, 0.0, "sgd_multistep", 0.1, 1)
+    beaten = search_task.FrontPruner([FrontPoint(0.0, 0.0, 100.0, 0.0)], 0.0, "val_robust", 0.5, 0.0)
+    with pytest.raises(search_task.TrialStopped, match=r"front reaches 100\.0 %"):
+        search_task.train_recipe(cfg, dm, recipe, 0, "val_robust", "t", callbacks=(beaten,))
+    (stage,) = list(Path(cfg.pipeline.cache_dir).iterdir())
+    assert not (stage / "result.json").exists() and (stage / "checkpoints" / "last.ckpt").exists()
+    assert len(beaten.module.history) == 1  # stopped after the first of its two checks
+    unbeaten = search_task.FrontPruner([FrontPoint(0.0, 0.0, 0.0, 0.0)], 0.0, "val_robust", 0.5, 0.0)
+    run = search_task.train_recipe(cfg, dm, recipe, 0, "val_robust", "t", callbacks=(unbeaten,))
+    assert len(run.points) == 2 and (stage / "result.json").exists()  # resumed at its second check
+
+
+def test_a_recipe_sets_what_its_label_says(make_cfg):
+    cfg = make_cfg(*TINY, "search.space.reset=[init,rewind]")
+    recipe = Recipe(0.5, "fgsm_rs", 3, 0.5, 0.5, "adam_cyclic", 0.003, 2, "channel", 0.5, "rewind")
+    run = search_task.recipe_config(cfg, recipe, 7)
+    assert run.seed == 7 and run.model.width == 0.5 and run.pipeline.dense_epochs == 2
+    assert (run.attack.name, run.attack.switch_at, run.attack.steps) == ("fgsm_rs", 0.5, 3)
+    assert run.attack.step == pytest.approx(1.25 * cfg.attack.eps)  # FGSM-RS's own step before the switch
+    assert run.attack.after_switch().step == pytest.approx(2.5 * cfg.attack.eps / 3)  # PGD-3's after it
+    assert run.attack.eps_warmup_epochs == pytest.approx(1.0)  # half of the 2-epoch budget
+    assert (run.optim.name, run.optim.schedule, run.optim.lr) == ("adam", "cyclic", 0.003)
+    assert (run.prune.name, run.prune.structure, run.prune.ratio, run.prune.reset) == ("oneshot", "channel", 0.5,
+                                                                                      "rewind")
+    assert recipe.label() == "w0.5 fgsm_rs>pgd3@0.5 ramp0.5 adam_cyclic lr0.003 2ep ticket=channel0.5/rewind"
+    json.dumps(recipe.overrides(cfg.attack.eps))  # plain strings, as a frontier variant's
+
+
+def test_a_hand_over_to_pgd_is_a_stage_of_its_own_and_no_hand_over_changes_nothing(make_cfg):
+    from lth_lightning.stages.arms import arm_stage
+
+    def dense(*overrides: str) -> str:
+        cfg = make_cfg("experiment=fast_ticket", "attack.name=fgsm_rs", "attack.step_size=null", *overrides)
+        return arm_stage(cfg, "dense", None).identity
+
+    assert dense("attack.switch_at=1.0") == dense()  # the default: every stage cached before the field stays
+    assert dense("attack.switch_at=0.5") != dense()
+    assert dense("attack.switch_at=0.5", "attack.steps=3") != dense("attack.switch_at=0.5")  # PGD's steps now count
+    assert dense("attack.steps=3") == dense()  # ... and without a hand-over they are not read
