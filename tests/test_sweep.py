@@ -88,8 +88,11 @@ def test_failed_job_keeps_the_others_and_the_table(tmp_path):
     out = subprocess.run([sys.executable, "-m", "lth_lightning", "-m", *TINY, "pipeline.arms=[dense]",
                           "optim.lr=0.05,-1", f"pipeline.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"],
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode != 0  # the sweep reports the failure...
+    # #31: one refused job once ended the sweep in a traceback; now it says why in one line, the good job still
+    # runs, and the sweep exits 2 naming the failed job
+    assert out.returncode == 2 and "Traceback" not in out.stderr  # the sweep reports the failure...
     assert "error: optim.lr=-1.0 must be positive" in out.stderr
+    assert "error: 1 job(s) of the multirun failed: job 1 (" in out.stderr and "optim.lr=-1" in out.stderr
     rows = list(csv.DictReader((sweep / "aggregate.csv").read_text().splitlines()))
     assert [r["status"] for r in rows] == ["ok", "failed"]  # ...and keeps the finished job's result
     assert (sweep / "0" / "summary.json").exists()
