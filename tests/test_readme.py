@@ -7,6 +7,7 @@ need other data, a GPU, several processes or a multirun are composed and validat
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -121,3 +122,60 @@ def test_readme_make_run_numbers_are_a_stored_run_of_that_command():
     assert "python -m lth_lightning +experiment=frontier" in (README.parent / "Makefile").read_text()
     cfg = compose_cfg(["experiment=frontier"], README.parent / "outputs")
     assert validate(cfg).trainer.num_threads == 1  # pinned, so the stored numbers reproduce anywhere
+
+
+# -- #31: hand-written prose may not contradict the stored results -----------------------------------------------------
+RESULTS = README.parent / "benches" / "results"
+TABLES = {"1": ["overhead"], "2": ["attack"], "3": ["mask"], "4": ["claim", "claim_no_ramp"], "5": ["levers"],
+          "6": ["gpu"], "7": ["frontier", "frontier_10k", "frontier_10k_controls", "frontier_structures"],
+          "8": ["regime"], "9": ["channels"], "10": ["channels", "claim"], "11": ["regime"], "12": ["frontier_10k"],
+          "13": ["regime"], "14": ["frontier_10k_controls"]}  # docs/benchmarks.md's table numbers -> their results
+# a number that is a setting or someone else's, not a measurement of ours: the paper's, a target, a sparsity asked for
+NOT_OURS = re.compile(r"paper|target|issue's|Li et al|Wong et al|they report|sparsity|of channels|% of the|at \d+ %$")
+
+
+def _numbers(value: object, out: set[float]) -> set[float]:
+    """Every number in a stored result: its values, and those inside its rendered markdown and texts."""
+    if isinstance(value, dict):
+        for v in value.values():
+            _numbers(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _numbers(v, out)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.add(float(value))
+    elif isinstance(value, str):
+        out.update(float(m) for m in re.findall(r"\d+(?:\.\d+)?", value))
+    return out
+
+
+def _cited(paragraph: str, pools: dict[str, set[float]]) -> set[str]:
+    """The result files a paragraph names: by path, table number (or table row), variation or regime part."""
+    keys = set(re.findall(r"results/(\w+)\.json", paragraph))
+    for table in re.findall(r"tables? (\d+)", paragraph) + re.findall(r"^\| (\d+) \|", paragraph):
+        keys |= set(TABLES.get(table, []))
+    for name in re.findall(r"variation `(\w+)`", paragraph):
+        keys |= {k for k in (f"frontier_{name}", f"claim_{name}") if k in pools}
+    if re.search(r"part `\w+`|regime map", paragraph):
+        keys.add("regime")
+    return keys & set(pools) or set(pools)  # naming none: any stored result must hold it
+
+
+def test_hand_written_numbers_are_in_the_results_they_cite():
+    """Outside the generated blocks, every "N %" and "k of n seeds/runs" in README.md and docs/benchmarks.md must be a
+    number of the stored results its paragraph cites (to the digits shown): prose that drifts from a re-measurement, or
+    a number typed from memory, fails here."""
+    pools = {p.stem: _numbers(json.loads(p.read_text()), set()) for p in RESULTS.glob("*.json")}
+    wrong = []
+    for doc in (README, README.parent / "docs" / "benchmarks.md"):
+        text = re.sub(r"<!-- (\w+):start -->.*?<!-- \1:end -->", "", doc.read_text(), flags=re.S)
+        for paragraph in re.split(r"\n(?=- |\n|\| \d)", text):
+            pool = set().union(*(pools[k] for k in _cited(paragraph, pools)))
+            for match in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?) ?%|(\d+) of (\d+) (?:seeds|runs)", paragraph):
+                if NOT_OURS.search(paragraph[max(0, match.start() - 60): match.end()]):
+                    continue
+                for shown in (g for g in match.groups() if g):
+                    digits = len(shown.partition(".")[2])
+                    if not any(round(v, digits) == float(shown) for v in pool):
+                        wrong.append(f"{doc.name}: {shown} in ...{paragraph[max(0, match.start() - 50):match.end()]}")
+    assert not wrong, "\n".join(wrong)

@@ -11,7 +11,7 @@ import pytest
 
 from lth_lightning.config import Recipe
 from lth_lightning.data import build_datamodule
-from lth_lightning.results import FrontPoint, SearchResult, read_json
+from lth_lightning.results import FrontPoint, SearchResult, StageResult, read_json
 from lth_lightning.tasks import search as search_task
 from tests.conftest import assert_png
 
@@ -117,3 +117,24 @@ def test_a_hand_over_to_pgd_is_a_stage_of_its_own_and_no_hand_over_changes_nothi
     assert dense("attack.switch_at=0.5") != dense()
     assert dense("attack.switch_at=0.5", "attack.steps=3") != dense("attack.switch_at=0.5")  # PGD's steps now count
     assert dense("attack.steps=3") == dense()  # ... and without a hand-over they are not read
+
+
+def test_pruned_trials_keep_their_points_and_are_told_pruned(make_cfg, monkeypatch):
+    """Every trial meets a front that beats it (100 % for nothing) at its first of two checks: it stops there, is told
+    PRUNED, and its point up to then (the finding charged for a ticket) still counts."""
+
+    class Beaten(search_task.FrontPruner):
+        def __init__(self, front, *args):
+            super().__init__([FrontPoint(0.0, 0.0, 100.0, 0.0)], *args)
+
+    monkeypatch.setattr(search_task, "FrontPruner", Beaten)
+    cfg = make_cfg(*TINY, "search.confirm=0", "eval.checks_per_epoch=2", "trainer.limit_train_batches=4",
+                   "search.space.ticket=[unstructured]")
+    result = search_task.run_search(cfg)
+    assert _states(str(search_task.study_path(cfg))) == ["PRUNED"] * 3
+    finds = [read_json(StageResult, p) for p in Path(cfg.pipeline.cache_dir).glob("find-*/result.json")]
+    cheapest_find = min(f.ledger.passes * f.macs for f in finds)
+    for t in result.trials:
+        assert t.state == "pruned" and "front reaches 100.0 %" in t.stopped and len(t.run.points) == 1
+        assert t.run.points[0].macs > cheapest_find  # charged: the finding's MACs come first
+    assert bool(result.front) == any(not t.run.collapsed for t in result.trials) and not result.confirmed

@@ -220,7 +220,8 @@ def _stopped_run(cfg: Config, recipe: Recipe, metric: str, number: int, pruner: 
     from lth_lightning.results import StageResult
 
     module = pruner.module  # type: ignore[union-attr]
-    partial = StageResult(f"trial{number}", recipe.budget, list(module.history), module.ledger, macs=module.macs)
+    partial = StageResult(f"trial{number}", recipe.budget, list(module.history), module.ledger,
+                          module.trained_sparsity, macs=module.macs)
     points = [dataclasses.replace(p, macs=(p.macs or 0.0) + pruner.offset)  # type: ignore[union-attr]
               for p in run_points(partial, metric, None)]
     return BudgetRun(f"trial{number}", cfg.seed, recipe.budget, recipe.lr, 0.0, 0.0, partial.best(metric), None, None,
