@@ -28,7 +28,7 @@ def _states(db: str) -> list[str]:
 
 
 def test_a_killed_search_resumes_and_confirms_its_front(make_cfg, tmp_path, monkeypatch):
-    cfg = make_cfg(*TINY)
+    cfg = make_cfg(*TINY, "search.trials=4", "search.startup_trials=10")  # every draw random: a replay would show
     real, calls = search_task.train_recipe, []
 
     def killed_at_the_third_trial(*args, **kwargs):
@@ -47,11 +47,12 @@ def test_a_killed_search_resumes_and_confirms_its_front(make_cfg, tmp_path, monk
     monkeypatch.setattr(search_task, "train_recipe", real)
 
     result = search_task.run_search(cfg)
-    assert _states(db) == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]  # the killed trial, drawn again
+    assert _states(db) == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]  # the killed trial, drawn again
     with sqlite3.connect(db) as con:
-        again = dict(con.execute("select param_name, param_value from trial_params where trial_id = 4"))
-    assert again == killed
-    assert [t.number for t in result.trials] == [0, 1, 3] and all(t.state == "complete" for t in result.trials)
+        params = [dict(con.execute("select param_name, param_value from trial_params where trial_id = ?", (i,)))
+                  for i in range(1, 6)]
+    assert params[3] == killed and params[4] != params[0]  # then a fresh draw, not the first one replayed
+    assert [t.number for t in result.trials] == [0, 1, 3, 4] and all(t.state == "complete" for t in result.trials)
     # the front is over every point of every trial: no trial point lies above it at its cost
     for t in result.trials:
         for p in t.run.points:

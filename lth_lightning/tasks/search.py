@@ -140,11 +140,15 @@ def open_study(cfg: Config) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sc, path = cfg.search, study_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=sc.sampler_seed, n_startup_trials=sc.startup_trials),
-                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=sc.sampler_seed),
-                "random": lambda: optuna.samplers.RandomSampler(seed=sc.sampler_seed)}
-    return optuna.create_study(storage=f"sqlite:///{path.resolve()}", study_name="search", load_if_exists=True,
-                               directions=["maximize", "minimize"], sampler=samplers[sc.sampler]())
+    study = optuna.create_study(storage=f"sqlite:///{path.resolve()}", study_name="search", load_if_exists=True,
+                                directions=["maximize", "minimize"])
+    # seeded by the trials already there: a resumed study goes on drawing, instead of replaying its first draws (the
+    # first MNIST search, resumed after a crash, drew its first two recipes again)
+    seed = sc.sampler_seed + len(study.trials)
+    study.sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=sc.startup_trials),
+                     "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+                     "random": lambda: optuna.samplers.RandomSampler(seed=seed)}[sc.sampler]()
+    return study
 
 
 def _ended(study: Any) -> list[Any]:
