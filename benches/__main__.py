@@ -1,4 +1,5 @@
-"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,search,readme_runs,channels,gpu,report,all}
+"""python -m benches {overhead,attack,mask,levers,claim,frontier,regime,wong,search,readme_runs,channels,gpu,relevel,
+report,all}
 
 One module per bench (``benches/<name>.py``, each with ``run(args)``); this file only parses and dispatches.
 Each benchmark interleaves its variants (A/B/A/B...), repeats, and reports medians and median ratios;
@@ -16,7 +17,7 @@ from benches.gpu import CIFAR_EXPERIMENTS
 from benches.regime import REGIME
 
 BENCHES = ("overhead", "attack", "mask", "levers", "claim", "frontier", "regime", "wong", "search", "readme_runs",
-           "channels", "gpu")
+           "channels", "gpu", "relevel")
 ALL = ("overhead", "attack", "mask", "levers", "channels", "claim")
 
 

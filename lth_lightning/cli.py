@@ -125,7 +125,8 @@ def normalize_argv(argv: list[str]) -> list[str]:
     if "task=search" in argv and not any(a.startswith("experiment=") for a in argv):
         argv = ["experiment=search", *argv]  # a search needs its standard recipe's attack: digits' unless chosen
     # named variant sets are dicts Hydra keeps in struct mode: a new name needs its force-add form
-    return [f"++{a}" if a.startswith(tuple(f"{k}=" for k in DICT_SETTINGS)) else a for a in argv]
+    named = (*(f"{k}=" for k in DICT_SETTINGS), "model.args.")  # model.args.width=8: a factory's argument
+    return [f"++{a}" if a.startswith(named) else a for a in argv]
 
 
 def compose_and_validate(args: list[str], run_dir: str = ".") -> Config | None:
@@ -161,6 +162,10 @@ def check_files(cfg: Config) -> None:
 
         check_checkpoint(cfg.ckpt_path)
     check_accelerator(cfg.trainer.accelerator)  # before Hydra makes the run folder, not only inside it
+    if cfg.model._target_:
+        from lth_lightning.stages.arms import check_model
+
+        check_model(cfg)
 
 
 def main() -> None:

@@ -105,8 +105,17 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [256, 128])  # mlp
     channels_last: bool = False
     compile: bool = False
+    # a network of your own: any importable factory (``my_pkg.nets.build``, ``torchvision.models.resnet18``), called
+    # with ``args`` plus the data's ``num_classes`` (and ``in_channels``, where it names that parameter); ``name`` and
+    # the size settings above are then not read. Normalisation is put in front of it as for every model here
+    _target_: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self._target_ is not None:  # name and the size settings are unread (Config.unread refuses them given)
+            _require(bool(self._target_.strip()) and "." in self._target_,
+                     f"model._target_={self._target_!r} must be an importable dotted path (my_pkg.nets.build)")
+            return
         _choice("model.name", self.name, MODELS)
         _require(self.width > 0, f"model.width={self.width:g} must be > 0 (a multiplier of the model's channels)")
         _require(self.width_multiple >= 1, f"model.width_multiple={self.width_multiple} must be >= 1")
@@ -115,7 +124,9 @@ class ModelConfig:
             _require((self.depth - 4) % 6 == 0 and self.depth >= 10, "model.depth for wrn must be 6n+4 (>=10)")
 
     def unused(self) -> set[str]:
-        out = {"width", "width_multiple"} if self.width == 1.0 else set()
+        if self._target_ is not None:  # a foreign net: its factory and args are what it is
+            return {"name", "depth", "widen", "hidden", "width", "width_multiple"}
+        out = {"width", "width_multiple", "_target_", "args"} if self.width == 1.0 else {"_target_", "args"}
         if self.name != "wrn":
             out |= {"depth", "widen"}
         if self.name != "mlp":
@@ -689,6 +700,9 @@ class Config:
             out["attack."] = ("task=eval attacks at the checkpoint's own threat model (its training eps); set eval.eps "
                               "to evaluate at another eps")
         out |= self._switched_off()
+        if self.model._target_:
+            own = f"model._target_={self.model._target_} builds its own net: give its size in model.args"
+            out |= {f"model.{k}": own for k in ("width", "width_multiple", "depth", "widen", "hidden")}
         if task == "frontier":
             out |= {"pipeline.ticket_epochs": "the frontier trains every arm at each of frontier.budgets",
                     "pipeline.arms": "the frontier's arms are frontier.arms",
@@ -797,8 +811,9 @@ class Config:
 
 # Settings whose default value means "off" (so ``unused()`` leaves them out of identities): naming them on the command
 # line at any value is fine, so ``Config.unread`` does not refuse them
-OFF_BY_DEFAULT = {"attack": {"eps_warmup_epochs", "switch_at"}, "model": {"width", "width_multiple"},
-                  "eval": {"checks_per_epoch"}, "prune": {"control", "channel_ratio", "structure", "channel_multiple"}}
+OFF_BY_DEFAULT = {"attack": {"eps_warmup_epochs", "switch_at"},
+                  "model": {"width", "width_multiple", "_target_", "args"}, "eval": {"checks_per_epoch"},
+                  "prune": {"control", "channel_ratio", "structure", "channel_multiple"}}
 VARIANT_SECTIONS = ("attack", "optim", "model", "eval")  # what a baseline or ticket variant may change ...
 VARIANT_EVAL = ("catastrophic_drop",)  # ... of eval only its guard: every arm is measured under one threat model
 VARIANT_MODEL = ("width",)  # ... of the model only its width (dense_w050: ["model.width=0.5"])
@@ -822,6 +837,9 @@ def with_overrides(cfg: Config, overrides: list[str], where: str) -> Config:
                  f"{where}: {key.strip()} may not differ between arms (of {section} a variant sets only "
                  f"{', '.join(f'{section}.{k}' for k in only or ())})")
         owner = getattr(out, section)
+        _require(section != "model" or owner._target_ is None or yaml.safe_load(raw) in (1, 1.0),
+                 f"{where}: model.width scales this package's models; model._target_={getattr(owner, '_target_', '')} "
+                 "builds its own net (a narrower one is another factory or model.args)")
         names = [f.name for f in dataclasses.fields(owner)]
         if leaf not in names:
             from lth_lightning.preflight import not_a_setting

@@ -200,7 +200,7 @@ def test_the_verdict_is_against_the_best_dense_variant_per_seed(make_cfg):
     runs = [run(a, s, c) for s in (0, 1, 2) for a, c in (("ticket", 300), ("dense", 400), ("dense_eps_ramp", 200))]
     (level,) = level_costs(runs, arm_names(cfg), cfg.frontier)
     assert level.baseline == "best_baseline" and level.passes["best_baseline"].mean == pytest.approx(201.0)
-    assert level.verdicts["ticket"].startswith("dense cheaper")
+    assert level.verdicts["ticket"].startswith("best baseline cheaper")  # the reference by its name
     assert level.savings["ticket"] == pytest.approx(100 * (1 - 301 / 201))  # against dense_eps_ramp, not dense
     assert level.cheapest == "dense_eps_ramp"
     headline_ = headline([level], 10.0, "val_robust")
@@ -226,8 +226,12 @@ def test_the_second_verdict_is_against_the_best_control_per_seed(make_cfg):
     runs = [run(a, s, c[s]) for a, c in costs.items() for s in (0, 1, 2)]
     (level,) = level_costs(runs, arm_names(cfg), cfg.frontier, controls_of(cfg))
     assert level.judged["ticket"].text.startswith("ticket cheaper")
+    # every arm's verdict names that arm (#32: narrow's once read "ticket cheaper"), and the reference by its name
+    assert level.judged["narrow"].text.startswith(("narrow cheaper", "tie", "dense cheaper"))
+    assert level.judged["random_channels"].text.startswith(("random_channels cheaper", "tie", "dense cheaper"))
+    assert "ticket" not in level.judged["narrow"].text + level.judged["random_channels"].text
     control = level.controlled["ticket"]
-    assert control.saving == pytest.approx(100 * (1 - 301 / 247)) and control.text.startswith("control cheaper")
+    assert control.saving == pytest.approx(100 * (1 - 301 / 247)) and control.text.startswith("best control cheaper")
     line = headline([level], 10.0, "val_robust")
     assert "at least 10 % cheaper than dense (by its interval's lower end, every seed) at 60.0 %" in line
     assert "Against its best control it is at least 10 % cheaper at no level" in line

@@ -160,3 +160,24 @@ def trades_loss(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch
     robust = F.kl_div(F.log_softmax(logits_adv.float(), dim=1), F.softmax(logits.float(), dim=1),
                       reduction="batchmean")
     return natural + beta * robust, logits
+
+
+def make_attack(name: str, eps: float, **settings: object) -> Attack | None:
+    """An attack for your own training step, by name and ε in [0, 1] pixel space (``settings``: any
+    ``AttackConfig`` field: ``steps``, ``step_size``, ``step_ratio``, ``noise_ratio``...), at the defaults every
+    arm here uses (FGSM-RS steps 1.25 ε, N-FGSM starts at ±2 ε, PGD steps ε/4). ``none``: None (natural)."""
+    return build_attack(AttackConfig(name=name, eps=eps, **settings))  # type: ignore[arg-type]
+
+
+def adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack | None,
+                      beta: float = 6.0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One adversarial training step's loss, for any classifier: the attack crafts the inputs (in [0, 1]; the model
+    normalises), then the loss is cross-entropy on them, or TRADES's CE(clean) + β·KL for a ``loss="kl"`` attack.
+    Returns (loss, the logits it scored, forward passes it cost: ``attack_passes`` × batch) -- add the last to a
+    ledger to compare recipes by cost as this package does."""
+    passes = attack_passes(attack) * len(x)
+    if attack is not None and attack.loss == "kl":
+        loss, logits = trades_loss(model, x, attack(model, x, y), y, beta)
+        return loss, logits, passes
+    logits = model(attack(model, x, y) if attack is not None else x)
+    return F.cross_entropy(logits.float(), y), logits, passes

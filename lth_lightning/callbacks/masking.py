@@ -19,17 +19,23 @@ class MaskEnforcer(L.Callback):
     weights. Masks are applied once at train start too, so a resumed run is sparse from its first step.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, masks: Any = None, net: str | None = None) -> None:
+        """``masks``/``net``: a ``MaskSet`` and the network it masks (a submodule name, None: the module itself), for
+        a module of your own (``LotteryTicket`` passes its own); by default this package's module's ``masks`` and
+        ``model``."""
+        self.masks, self.net = masks, net
         self._handles: list[Any] = []
         self._params: list[torch.Tensor] = []
         self._masks: list[torch.Tensor] = []
         self._mask_grads = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        masks = pl_module.masks  # type: ignore[attr-defined]
+        masks = self.masks if self.masks is not None else pl_module.masks  # type: ignore[attr-defined]
         if not len(masks):
             return
-        params = dict(pl_module.model.named_parameters())  # type: ignore[attr-defined]
+        owner = (pl_module.get_submodule(self.net) if self.net else pl_module) if self.masks is not None else \
+            pl_module.model  # type: ignore[attr-defined]
+        params = dict(owner.named_parameters())
         self._params = [params[name] for name in masks.names]
         self._masks = [m.to(device=p.device, dtype=p.dtype) for (_, m), p in zip(masks.items(), self._params,
                                                                                    strict=True)]

@@ -18,13 +18,19 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lth_lightning.attacks import Attack, attack_passes, build_attack, build_eval_attack, threat_model, trades_loss
+from lth_lightning.attacks import (
+    Attack,
+    adversarial_batch,
+    attack_passes,
+    build_attack,
+    build_eval_attack,
+    threat_model,
+)
 from lth_lightning.config import AttackConfig, EvalConfig, ModelConfig, OptimConfig
 from lth_lightning.data import DataInfo
 from lth_lightning.models import build_model
@@ -120,12 +126,10 @@ class Classifier(L.LightningModule):
         return loss
 
     def _loss_and_logits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training loss on this batch (the attack crafts its inputs first) and the logits it scored."""
-        attack = self.train_attack
-        if attack is not None and attack.loss == "kl":
-            return trades_loss(self.model, x, attack(self.model, x, y), y, self.attack_cfg.beta)
-        logits = self.model(attack(self.model, x, y) if attack is not None else x)
-        return F.cross_entropy(logits.float(), y), logits
+        """The training loss on this batch (the attack crafts its inputs first) and the logits it scored: the same
+        ``adversarial_batch`` a user's own module calls."""
+        loss, logits, _ = adversarial_batch(self.model, x, y, self.train_attack, self.attack_cfg.beta)
+        return loss, logits
 
     def _ramp_eps(self) -> None:
         """The training ε of this step (``attack.eps_warmup_epochs``): the attack's scale tensor, set in place."""

@@ -167,10 +167,11 @@ def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig,
             for u in units:
                 costs[u][BEST] = [cheapest(baseline_front(runs, s, u), level, u) for s in fc.seeds]
         bases = [a for a in arms if is_baseline(a)]
-        judged = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence,
+        against = "best baseline" if base == BEST else "dense"  # each verdict names its own arm (#32: every arm's
+        judged = {a: verdict(costs[unit][a], costs[unit][base], fc.confidence, (a, against),  # once read "ticket")
                              resolution=check_cost(runs, [a, *bases], unit)) for a in arms if not is_baseline(a)}
         controlled = {t: verdict(costs[unit][t], [cheapest(group_front(runs, c, s, unit), level, unit)
-                                                  for s in fc.seeds], fc.confidence, ("ticket", "control"),
+                                                  for s in fc.seeds], fc.confidence, (t, "best control"),
                                  resolution=check_cost(runs, [t, *c], unit))
                       for t, c in controls.items()}
         main = judged.get("ticket")

@@ -15,13 +15,14 @@ def _cost(lv: LevelCost, arm: str) -> Spread:
 
 
 def _fraction(v: Verdict) -> str:
-    """A saving as the fraction of the reference's cost, with its interval: 0.35× (0.30–0.41×)."""
+    """A saving as the fraction of the reference's cost, with its interval: 0.35× (0.30–0.41×). A cost is never
+    below 0, so an interval reaching past it (two seeds: a wide t) is shown from 0."""
     if v.saving is None:
         return v.text
     frac = f"{1 - v.saving / 100:.2f}×"
     if v.low is None or v.high is None:
         return f"{frac} ({v.text})"
-    return f"{frac} ({1 - v.high / 100:.2f}–{1 - v.low / 100:.2f}×; {v.text})"
+    return f"{frac} ({max(0.0, 1 - v.high / 100):.2f}–{1 - v.low / 100:.2f}×; {v.text})"
 
 
 def cheapest_recipe(lv: LevelCost, result: SearchResult) -> str | None:

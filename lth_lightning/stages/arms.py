@@ -138,3 +138,23 @@ def check(cfg: Config) -> None:
     writable_dir(cfg.pipeline.cache_dir, "pipeline.cache_dir")
 
 
+
+
+def check_model(cfg: Config) -> None:
+    """A network of your own (``model._target_``) is built once before anything trains: a path that does not import,
+    or a factory that fails, is one line; so is a channel ticket on a graph torch-pruning cannot trace."""
+    from lth_lightning.data import build_datamodule
+    from lth_lightning.pruning.channels import groups
+
+    info = build_datamodule(cfg.data).info  # no data is read for it
+    model = build_model(cfg.model, info, seed=cfg.seed)
+    channel = cfg.prune.structure == "channel" or "channel" in cfg.frontier.structures or (
+        cfg.task == "search" and "channel" in cfg.search.space.ticket)
+    if channel and cfg.task in ("fast_ticket", "frontier", "search"):
+        try:
+            groups(model, info.shape)
+        except Exception as err:
+            why = str(err).splitlines()[0] if str(err) else ""
+            raise ConfigError(f"a channel ticket needs torch-pruning to trace model._target_={cfg.model._target_}, "
+                              f"and it cannot ({type(err).__name__}: {why}); use prune.structure=unstructured"
+                              ) from None
