@@ -11,13 +11,15 @@ COMMANDS = {"overhead": "python -m benches overhead", "attack": "python -m bench
             "mask": "python -m benches mask", "levers": "python -m benches levers",
             "claim": "python -m benches claim --seeds 0 1 2", "gpu": "python -m benches gpu",
             "frontier": "python -m benches frontier", "regime": "python -m benches regime",
-            "channels": "python -m benches channels --repeats 3", "wong": "python -m benches wong"}
+            "channels": "python -m benches channels --repeats 3", "wong": "python -m benches wong",
+            "search": "python -m benches search"}
 TITLES = {"overhead": "1. Framework overhead (Lightning vs hand-written PGD loop)",
           "attack": "2. Attack speed (ours vs torchattacks PGD)", "mask": "3. Mask cost",
           "levers": "5. Speed levers (CPU)", "claim": "4. The product claim on real MNIST",
           "gpu": "6. GPU throughput", "frontier": "7. The budget frontier on real MNIST",
           "regime": "8. The regime map on real MNIST", "channels": "9. Channel tickets: compact vs dense PGD-10 step",
-          "wong": "10. Wong et al.'s MNIST FGSM-RS recipe, as published"}
+          "wong": "10. Wong et al.'s MNIST FGSM-RS recipe, as published",
+          "search": "11. The recipe search on real MNIST"}
 REGIME_COLUMNS = [("ticket_top", "ticket best %"), ("dense_top", "dense best %"),
                   ("random_channels_top", "random_channels best %"), ("narrow_top", "narrow best %"),
                   ("random_mask_top", "random_mask best %"), ("reinit_top", "reinit best %"),
@@ -243,11 +245,12 @@ def _section(name: str, data: dict[str, Any]) -> list[str]:
         return [*head, *_wong(data)]
     if name == "gpu":
         return [*head, *_gpu(data)]
-    if name == "frontier":  # the task's own report, headings demoted, plus its plot and CPU time
+    if name in ("frontier", "search"):  # the task's own report, headings demoted, plus its plot and CPU time
         body = [line.replace("# ", "#### ", 1) if line.startswith("#") else line
                 for line in data["markdown"].splitlines()]
-        return [*head, f"CPU time: {data['wall_seconds'] / 60:.0f} min.", "", *body, "",
-                "![MNIST frontier](frontier_mnist.png)", ""]
+        plot = "![MNIST frontier](frontier_mnist.png)" if name == "frontier" else \
+            "![MNIST recipe search](search_mnist.png)"
+        return [*head, f"CPU time: {data['wall_seconds'] / 60:.0f} min (2 cores, 1 thread).", "", *body, "", plot, ""]
     if name == "attack":
         head += [f"Clean accuracy {data['clean_acc']:.2f} %; robust accuracy: "
                  + ", ".join(f"{k} {v:.2f} %" for k, v in data["robust_acc"].items()), ""]
@@ -343,10 +346,47 @@ def readme_block(results: Path) -> str:
         lines.append(f"| {name} | {_tops(row)} | {_levels_at(levels, 'baseline_ahead')} | "
                      f"{_levels_at(levels, 'control_ahead')} | {_cheapest_by_level(levels)} | "
                      f"{row.get('collapsed', '–')} |")
-    lines += ["", *_strong_lines(results), "Per-level costs, intervals and the cheap baselines (width 0.5, FGSM-RS, "
+    lines += ["", *_strong_lines(results), *_search_lines(results), "Per-level costs, intervals and the cheap "
+              "baselines (width 0.5, FGSM-RS, "
               "N-FGSM, both at their published recipes): `docs/benchmarks.md` §7 (variation `10k_controls`), §8 (part "
-              "`channel_ramp`) and §10 (Wong et al.'s recipe).", README_END]
+              "`channel_ramp`), §10 (Wong et al.'s recipe) and §11 (the recipe search).", README_END]
     return "\n".join(lines)
+
+
+def _search_lines(results: Path) -> list[str]:
+    """The recipe search's answer (#32): the cheapest confirmed recipe to the standard recipe's best - 1 and below, as a
+    fraction of the standard's MACs with its interval, the same against the best baseline, and whether a ticket is
+    part of it."""
+    path = results / "search.json"
+    if not path.exists():
+        return []
+    from lth_lightning.reports.search import cheapest_recipe, fraction
+    from lth_lightning.results import SearchResult, from_json
+
+    data = json.loads(path.read_text())
+    result = from_json(SearchResult, data["result"])
+
+    def per_level(levels: list[Any]) -> str:
+        parts = []
+        for lv, std in zip(reversed(levels), reversed(result.vs_standard), strict=True):
+            arm = cheapest_recipe(std, result)  # the recipe cheapest against the standard, read against both
+            parts.append(f"{lv.level:.1f} %: " + (f"`{arm}` at {fraction(lv.judged[arm])}" if arm else
+                                                 "none on every seed"))
+        return "; ".join(parts)
+
+    recipes = "; ".join(f"`{c.arm}` = {c.recipe.label()}" for c in result.confirmed)
+    tests = {a: " / ".join(f"{f.test_robust:.1f}" for f in result.finals if f.arm == a and f.test_robust is not None)
+             for a in ["dense", *(c.arm for c in result.confirmed)]}
+    baselines = ", ".join(b for b in result.baselines if b != "dense")
+    return [f"- **The recipe search** (`{data['workload']}`: {len(result.trials)} trials on seed 0, 10k MNIST images, "
+            f"ε 0.3, {data['wall_seconds'] / 60:.0f} min on 2 cores; confirmed on seeds "
+            f"{', '.join(map(str, result.seeds))}). Cheapest confirmed recipe, as a fraction of the standard recipe's "
+            "MACs (dense LeNet, PGD-7 with the ramp, at its best LR; finding included) with its 90 % interval, to "
+            f"each level up to the standard's mean top − 1: {per_level(result.vs_standard)}. The same recipe against "
+            "the "
+            f"best of the standard and the hand-written baselines ({baselines}) per seed: "
+            f"{per_level(result.vs_best)}. Recipes: {recipes}. Test PGD at the best checkpoint: "
+            + ", ".join(f"{a} {v} %" for a, v in tests.items()) + f". {result.ticket_line}", ""]
 
 
 def _strong_lines(results: Path) -> list[str]:

@@ -14,7 +14,7 @@ def _cost(lv: LevelCost, arm: str) -> Spread:
     return (lv.macs if lv.unit == "macs" else lv.passes).get(arm, Spread(None, None, 0))
 
 
-def _fraction(v: Verdict) -> str:
+def fraction(v: Verdict) -> str:
     """A saving as the fraction of the reference's cost, with its interval: 0.35× (0.30–0.41×). A cost is never
     below 0, so an interval reaching past it (two seeds: a wide t) is shown from 0."""
     if v.saving is None:
@@ -43,7 +43,7 @@ def search_headline(result: SearchResult) -> str:
             parts.append(f"{lv.level:.1f} %: no confirmed recipe on every seed")
             continue
         recipe = next(c for c in result.confirmed if c.arm == arm).recipe
-        parts.append(f"{lv.level:.1f} %: {arm} ({recipe.label()}) at {_fraction(lv.judged[arm])} the standard "
+        parts.append(f"{lv.level:.1f} %: {arm} ({recipe.label()}) at {fraction(lv.judged[arm])} the standard "
                      "recipe's cost")
     top = result.vs_standard[-1].level + 1.0 if result.vs_standard else 0.0
     return (f"Cheapest confirmed recipe ({len(result.seeds)} fresh seeds, MACs, finding included) to each level of the "
@@ -105,7 +105,7 @@ def _confirmation(result: SearchResult) -> list[str]:
                   "|---|---|" + "---|---|" * len(arms)]
         for lv in levels:
             lines.append(f"| {lv.level:.2f} | {_mean_std(_cost(lv, base), '.3g')} | " + " | ".join(
-                f"{_mean_std(_cost(lv, a), '.3g')} | {_fraction(lv.judged[a])}" for a in arms) + " |")
+                f"{_mean_std(_cost(lv, a), '.3g')} | {fraction(lv.judged[a])}" for a in arms) + " |")
     tickets = [c for c in result.confirmed if c.controls]
     for c in tickets:
         lines += ["", f"### {c.arm}'s ticket against its best control ({', '.join(c.controls)})", "",
