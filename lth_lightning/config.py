@@ -113,7 +113,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self._target_ is not None:  # name and the size settings are unread (Config.unread refuses them given)
-            _require(bool(self._target_.strip()) and "." in self._target_,
+            _require(isinstance(self._target_, str) and "." in self._target_.strip(),
                      f"model._target_={self._target_!r} must be an importable dotted path (my_pkg.nets.build)")
             return
         _choice("model.name", self.name, MODELS)

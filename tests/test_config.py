@@ -117,6 +117,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=120)
 
 
+@pytest.mark.slow  # the real entry point in a subprocess; test_cli.py checks the same lines in process
 def test_cli_bad_value_is_one_line_and_exit_2(tmp_path):
     out = _cli("prune.ratio=1.5", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert out.returncode == 2
@@ -124,6 +125,7 @@ def test_cli_bad_value_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # as above
 def test_cli_missing_data_names_path_and_fix(tmp_path):
     out = _cli("data=mnist", f"data.root={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert out.returncode == 2

@@ -129,7 +129,7 @@ RESULTS = README.parent / "benches" / "results"
 TABLES = {"1": ["overhead"], "2": ["attack"], "3": ["mask"], "4": ["claim", "claim_no_ramp"], "5": ["levers"],
           "6": ["gpu"], "7": ["frontier", "frontier_10k", "frontier_10k_controls", "frontier_structures"],
           "8": ["regime"], "9": ["channels"], "10": ["channels", "claim"], "11": ["regime"], "12": ["frontier_10k"],
-          "13": ["regime"], "14": ["frontier_10k_controls"], "15": ["search"]}  # docs/benchmarks.md's table numbers -> their results
+          "13": ["regime"], "14": ["frontier_10k_controls"], "15": ["search"]}  # docs/benchmarks.md's rows -> results
 # a number that is a setting or someone else's, not a measurement of ours: the paper's, a target, a sparsity asked for
 NOT_OURS = re.compile(r"paper|target|issue's|Li et al|Wong et al|they report|sparsity|of channels|aligned \d+ %$|"
                       r"≥ \d+(\.\d+)? ?%$|at \d+ %$")

@@ -139,3 +139,59 @@ def test_pruned_trials_keep_their_points_and_are_told_pruned(make_cfg, monkeypat
         assert t.state == "pruned" and "front reaches 100.0 %" in t.stopped and len(t.run.points) == 1
         assert t.run.points[0].macs > cheapest_find  # charged: the finding's MACs come first
     assert bool(result.front) == any(not t.run.collapsed for t in result.trials) and not result.confirmed
+
+
+def test_task_search_alone_runs_the_digits_search():
+    from lth_lightning.cli import normalize_argv
+
+    assert normalize_argv(["task=search"]) == ["experiment=search", "task=search"]
+    assert normalize_argv(["+experiment=search_mnist", "task=search"]) == ["experiment=search_mnist", "task=search"]
+
+
+def _cli_search(tmp_path, *extra: str, wait: bool = True):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "lth_lightning", *TINY[1:], "task=search", f"pipeline.cache_dir={tmp_path / 'cache'}",
+           f"hydra.run.dir={tmp_path / 'run'}", "eval.autoattack=off", *extra]
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    if not wait:
+        return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow  # two processes of a search, the first killed with SIGKILL (~40 s): .ci/run runs it
+def test_a_search_killed_by_sigkill_resumes_from_its_study_file(tmp_path):
+    import time
+
+    proc = _cli_search(tmp_path, "search.trials=4", wait=False)
+    db, ended = None, 0
+    for _ in range(1200):  # until one trial has ended: then kill the process outright
+        time.sleep(0.2)
+        found = list((tmp_path / "cache" / "search").glob("study-*.db")) if (tmp_path / "cache").exists() else []
+        try:
+            ended = sum(s in ("COMPLETE", "PRUNED") for s in _states(str(found[0]))) if found else 0
+        except sqlite3.OperationalError:  # the study is being created or written: look again
+            continue
+        if ended:
+            db = str(found[0])
+            break
+    proc.kill()
+    assert proc.wait() != 0 and db is not None and ended < 4  # killed mid-search
+    out = _cli_search(tmp_path, "search.trials=4")
+    assert out.returncode == 0, out.stderr[-2000:]
+    states = _states(db)
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states) == 4 and "RUNNING" not in states
+    assert (tmp_path / "run" / "search.md").exists() and "[search] trial" in out.stdout
+
+
+@pytest.mark.slow  # a W&B-logged search in a subprocess: .ci/run runs it
+def test_a_search_logs_each_trial_and_its_pareto_table_to_wandb(tmp_path):
+    out = _cli_search(tmp_path, "search.trials=2", "search.confirm=0", "logger=wandb", "logger.group=search-test")
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) >= 3  # a run per trial's stage (and findings), then the search's own
+    media = [m for r in runs for m in r.glob("files/media/table/search/*.table.json")]
+    assert len(media) == 1  # the Pareto table
+    assert all(b"search-test" in next(r.glob("run-*.wandb")).read_bytes() for r in runs)

@@ -129,11 +129,12 @@ def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
     # (pipeline.dense_overrides, frontier.baselines/ticket_variants) take strings: tested below; prune.control
     # needs prune=none (a consumed ticket): its stages are tested in test_controls.py; attack.step_ratio belongs to
     # the single-step attacks and this base trains PGD (refused: test_attacks.py), as does attack.switch_at (its stages:
-    # test_search.py); frontier.arm_lrs names arms; search.space.lr is a dict and search.space.reset takes reset names
+    # test_search.py); frontier.arm_lrs names arms; search.space.lr is a dict and search.space.reset takes reset names;
+    # model._target_ takes an importable path and model.args its factory's arguments (test_model_target_is_the_net)
     assert sorted(skipped) == sorted(["ticket", "pipeline.dense_overrides", "prune.structure", "frontier.structures",
                                       "frontier.baselines", "frontier.ticket_variants", "prune.control",
                                       "attack.step_ratio", "frontier.arm_lrs", "attack.switch_at", "search.space.lr",
-                                      "search.space.reset"])
+                                      "search.space.reset", "model._target_", "model.args"])
     assert len(checked) > 80
 
 
@@ -211,3 +212,15 @@ def test_cached_stages_still_hit(make_cfg, overrides, expected):
     stages = (find, arm_stage(cfg, "ticket", find), arm_stage(cfg, "dense", None))
     assert tuple(s.identity for s in stages) == expected
     assert all(s.description["loader_rng"] == 2 for s in stages)
+
+
+def test_model_target_is_the_net(make_cfg):
+    """#33: a foreign net's factory and its arguments are what its stages are; the package model's name and sizes are
+    then not read (and the default, no _target_, leaves every cached stage as it was)."""
+    base = stage_ids(make_cfg(*BASE))
+    own = stage_ids(make_cfg(*BASE, "model._target_=examples.nets.small_cnn"))
+    wider = stage_ids(make_cfg(*BASE, "model._target_=examples.nets.small_cnn", "+model.args.width=64"))
+    renamed = stage_ids(make_cfg(*BASE, "model._target_=examples.nets.small_cnn", "model.name=mlp"))
+    assert all(own[k] != base[k] for k in base) and all(wider[k] != own[k] for k in own)
+    assert renamed == own
+    assert stage_ids(make_cfg(*BASE, "model._target_=null")) == base
