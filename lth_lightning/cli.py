@@ -125,7 +125,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
     if "task=search" in argv and not any(a.startswith("experiment=") for a in argv):
         argv = ["experiment=search", *argv]  # a search needs its standard recipe's attack: digits' unless chosen
     # named variant sets are dicts Hydra keeps in struct mode: a new name needs its force-add form
-    named = (*(f"{k}=" for k in DICT_SETTINGS), "model.args.")  # model.args.width=8: a factory's argument
+    named = (*(f"{k}=" for k in DICT_SETTINGS), "model.args.", "data.args.")  # model.args.width=8: a factory's
     return [f"++{a}" if a.startswith(named) else a for a in argv]
 
 
@@ -162,7 +162,7 @@ def check_files(cfg: Config) -> None:
 
         check_checkpoint(cfg.ckpt_path)
     check_accelerator(cfg.trainer.accelerator)  # before Hydra makes the run folder, not only inside it
-    if cfg.model._target_:
+    if cfg.model._target_ or cfg.data._target_:
         from lth_lightning.stages.arms import check_model
 
         check_model(cfg)
@@ -185,7 +185,8 @@ def main() -> None:
                 from lth_lightning.data.sources import check_present
 
                 check_read(args, composed.unread(), composed.task)
-                check_present(composed.data.name, composed.data.root, composed.data.download)
+                if not composed.data._target_:  # data of your own is read by check_model
+                    check_present(composed.data.name, composed.data.root, composed.data.download)
                 check_files(composed)
                 if composed.task in ("fast_ticket", "frontier", "search"):
                     from lth_lightning.stages.arms import check

@@ -183,7 +183,8 @@ def test_the_example_runs_a_torchvision_net_the_same_way():
 
 
 # -- model._target_: every task on a network this package does not define ---------------------------------------------
-TARGET = ["model._target_=examples.nets.small_cnn", "+model.args.width=8"]  # the CLI adds the + itself
+TARGET = ["model._target_=examples.nets.small_cnn", "+model.args.width=8",  # the CLI adds the + itself
+          "data._target_=examples.data.digits_module"]  # a LightningDataModule of the user's
 TINY_TASK = {
     "train": ["trainer.max_epochs=1", "attack=fgsm", "attack.eps=0.1"],
     "fast_ticket": ["experiment=fast_ticket", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1",
@@ -203,9 +204,7 @@ def test_every_task_runs_on_a_model_of_your_own(make_cfg, task, tmp_path):
     from lth_lightning.modules import Classifier
     from lth_lightning.tasks.evaluate import run_eval
 
-    cfg = make_cfg(*TINY_TASK[task], *TARGET, "trainer.limit_train_batches=3", "data.test_subset=32")
-    cli.run(compose_raw(cfg, tmp_path, *TINY_TASK[task], *TARGET, "trainer.limit_train_batches=3",
-                        "data.test_subset=32"))
+    cli.run(compose_raw(tmp_path, *TINY_TASK[task], *TARGET, "trainer.limit_train_batches=3", "data.test_subset=32"))
     ckpt = next(tmp_path.rglob("best-epoch*.ckpt"))
     net = Classifier.load_from_checkpoint(ckpt, weights_only=True).model.net  # rebuilt from the plain hparams
     assert isinstance(net, nn.Sequential) and net[0].out_channels == 8  # small_cnn(width=8), not a package model
@@ -213,7 +212,7 @@ def test_every_task_runs_on_a_model_of_your_own(make_cfg, task, tmp_path):
     assert evaluated.test.clean is not None
 
 
-def compose_raw(cfg, tmp_path, *overrides):
+def compose_raw(tmp_path, *overrides):
     from tests.conftest import FAST, compose_cfg
 
     return compose_cfg([*FAST, f"pipeline.cache_dir={tmp_path / 'cache'}", *overrides], tmp_path)
@@ -244,3 +243,32 @@ def test_what_a_model_of_your_own_cannot_do_is_one_line_before_anything_trains(t
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith(expected), err
         assert not any((tmp_path / "run").glob("*"))  # refused before Hydra wrote anything
+
+
+def test_data_of_your_own_is_read_once_split_like_any_dataset_and_checked(make_cfg, tmp_path, monkeypatch, capsys):
+    """A (train, test) pair and a LightningDataModule give the same 8-bit splits (exact: digits are 17 grey levels);
+    our seeded validation split applies; images outside [0, 1] are one line before anything trains."""
+    from lth_lightning import cli
+    from lth_lightning.data import build_datamodule
+
+    pair = build_datamodule(make_cfg("data._target_=examples.data.digits_pair").data)
+    module = build_datamodule(make_cfg("data._target_=examples.data.digits_module").data)
+    for dm in (pair, module):
+        dm.setup("fit")
+    assert torch.equal(pair.test_set.images, module.test_set.images)
+    assert len(pair.train_set) + len(pair.val_set) == 1500 and len(pair.val_set) == 150  # val_fraction 0.1
+    assert pair.info.shape == (1, 8, 8) and pair.info.num_classes == 10
+    from examples.data import digits_pair
+
+    train, _ = digits_pair()
+    assert torch.equal(torch.stack([x for x, _ in train]).mul(255).round().to(torch.uint8).sort(0).values,
+                       torch.cat([pair.train_set.images, pair.val_set.images]).sort(0).values)  # 8-bit, exact
+    monkeypatch.setattr("sys.argv", ["lth-lightning", "data._target_=examples.data.digits_pair", "data.args.flip=false",
+                                     f"hydra.run.dir={tmp_path / 'run'}"])  # a factory argument, as typed
+    monkeypatch.setattr("examples.data._digits", lambda flip: tuple(
+        TensorDataset(torch.full((4, 1, 8, 8), 2.0), torch.zeros(4, dtype=torch.long)) for _ in range(2)))
+    with pytest.raises(SystemExit):
+        cli.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: data._target_=examples.data.digits_pair: images must be in [0, 1] (the model normalises); "
+                   "got [2, 2]"]

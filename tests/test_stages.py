@@ -130,11 +130,13 @@ def test_every_config_field_changes_exactly_the_stages_it_should(make_cfg):
     # needs prune=none (a consumed ticket): its stages are tested in test_controls.py; attack.step_ratio belongs to
     # the single-step attacks and this base trains PGD (refused: test_attacks.py), as does attack.switch_at (its stages:
     # test_search.py); frontier.arm_lrs names arms; search.space.lr is a dict and search.space.reset takes reset names;
-    # model._target_ takes an importable path and model.args its factory's arguments (test_model_target_is_the_net)
+    # model._target_ / data._target_ take an importable path, and *.args its factory's arguments
+    # (test_model_target_is_the_net)
     assert sorted(skipped) == sorted(["ticket", "pipeline.dense_overrides", "prune.structure", "frontier.structures",
                                       "frontier.baselines", "frontier.ticket_variants", "prune.control",
                                       "attack.step_ratio", "frontier.arm_lrs", "attack.switch_at", "search.space.lr",
-                                      "search.space.reset", "model._target_", "model.args"])
+                                      "search.space.reset", "model._target_", "model.args", "data._target_",
+                                      "data.args"])
     assert len(checked) > 80
 
 

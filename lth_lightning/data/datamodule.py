@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lth_lightning.config import DataConfig
-from lth_lightning.data.sources import NUM_CLASSES, STATS, load_split
+from lth_lightning.data.sources import NUM_CLASSES, STATS, load_split, load_target
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,15 @@ class ImageDataModule(L.LightningDataModule):
         self.test_set: Dataset | None = None
         self._augment_key: tuple[int, int] | None = None
         self._augment_table = torch.empty(0, 3, dtype=torch.long)
+        self._own: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None  # data._target_'s splits, read once
 
     @property
     def info(self) -> DataInfo:
+        if self.cfg._target_:  # data of your own: its shape, and its mean and std measured on the train split
+            images, _ = self._load(train=True)
+            pixels = images.float().div(255.0).transpose(0, 1).reshape(images.shape[1], -1)
+            return DataInfo(images.shape[1], images.shape[2], self.cfg.num_classes,
+                            tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).clamp_min(1e-3).tolist()))
         if self.cfg.name == "synthetic":
             c, h, _ = self.cfg.shape
             return DataInfo(c, h, self.cfg.num_classes, (0.5,) * c, (0.25,) * c)
@@ -140,6 +146,10 @@ class ImageDataModule(L.LightningDataModule):
 
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.cfg
+        if c._target_:
+            if self._own is None:
+                self._own = load_target(c._target_, c.args, c.num_classes)
+            return self._own[0 if train else 1]
         synthetic = {"shape": c.shape, "num_classes": c.num_classes, "size": c.synthetic_size}
         return load_split(c.name, c.root, train, c.download, **(synthetic if c.name == "synthetic" else {}))
 

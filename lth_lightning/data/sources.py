@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-from lth_lightning.errors import DataError
+from lth_lightning.errors import ConfigError, DataError, first_line
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (uint8 images N×C×H×W, int64 labels)
 
@@ -109,3 +111,47 @@ def load_split(name: str, root: str, train: bool, download: bool, **synthetic: o
     if name == "synthetic":
         return synthetic_split(train=train, **synthetic)  # type: ignore[arg-type]
     return _torchvision_split(name, root, train, download)
+
+
+def load_target(target: str, args: dict, num_classes: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """``data._target_``: the factory's train and test splits as 8-bit images and labels. A LightningDataModule is set
+    up and its train and test loaders read once; a (train, test) pair of datasets is read item by item. Images must
+    be square, in [0, 1]; labels in [0, num_classes)."""
+    import importlib
+
+    import lightning as L
+
+    module, _, name = target.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+        made = factory(**args)
+    except (ImportError, AttributeError, TypeError) as err:
+        raise ConfigError(f"data._target_={target}: {first_line(err)}") from None
+    if isinstance(made, L.LightningDataModule):
+        made.prepare_data()
+        made.setup("fit")
+        made.setup("test")
+        splits = [_read(made.train_dataloader()), _read(made.test_dataloader())]
+    elif isinstance(made, tuple | list) and len(made) == 2:
+        splits = [_read(DataLoader(ds, batch_size=512)) for ds in made]
+    else:
+        raise ConfigError(f"data._target_={target} returned a {type(made).__name__}: give a LightningDataModule or a "
+                          "(train, test) pair of datasets")
+    for images, labels in splits:
+        _require_images(target, images, labels, num_classes)
+    return tuple((images.mul(255).round().to(torch.uint8), labels.long()) for images, labels in splits)
+
+
+def _read(loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*((batch[0], batch[1]) for batch in loader), strict=True)
+    return torch.cat(xs).float(), torch.cat(ys)
+
+
+def _require_images(target: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+    if images.dim() != 4 or images.shape[2] != images.shape[3]:
+        raise ConfigError(f"data._target_={target}: images must be square (N, C, H, H); got {tuple(images.shape)}")
+    if images.min() < 0 or images.max() > 1:
+        raise ConfigError(f"data._target_={target}: images must be in [0, 1] (the model normalises); got "
+                          f"[{images.min():.3g}, {images.max():.3g}]")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ConfigError(f"data._target_={target}: labels must be in [0, data.num_classes={num_classes})")

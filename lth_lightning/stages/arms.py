@@ -141,8 +141,9 @@ def check(cfg: Config) -> None:
 
 
 def check_model(cfg: Config) -> None:
-    """A network of your own (``model._target_``) is built once before anything trains: a path that does not import,
-    or a factory that fails, is one line; so is a channel ticket on a graph torch-pruning cannot trace."""
+    """A network or data of your own (``model._target_``, ``data._target_``) is built and read once before anything
+    trains: a path that does not import, a factory that fails, images outside [0, 1] are one line; so is a channel
+    ticket on a graph torch-pruning cannot trace."""
     from lth_lightning.data import build_datamodule
     from lth_lightning.pruning.channels import groups
 

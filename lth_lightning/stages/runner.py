@@ -90,8 +90,8 @@ def make_module(cfg: Config, info: DataInfo, ticket: Ticket | None = None) -> Cl
     reinit = ticket is not None and cfg.prune.name == "none" and cfg.prune.reset == "reinit"
     channels = ticket.kept() if ticket is not None and ticket.structured else None
     module = Classifier(asdict(cfg.model), asdict(info), asdict(cfg.optim), asdict(cfg.attack), asdict(cfg.eval),
-                        dataset=cfg.data.name, init_seed=cfg.prune.reinit_seed if reinit else cfg.seed,
-                        channels=channels)
+                        dataset=cfg.data._target_ or cfg.data.name,
+                        init_seed=cfg.prune.reinit_seed if reinit else cfg.seed, channels=channels)
     if ticket is not None and channels:  # compact: the kept weights of the ticket's θ0, and no masks at all
         if not reinit:
             module.model.load_state_dict(compact_state(ticket, build_model(cfg.model, info), info.shape))

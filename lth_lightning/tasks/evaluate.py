@@ -48,7 +48,8 @@ def _module_for(cfg: Config, info: Any) -> Classifier:
         return make_module(cfg, info, load_ticket(cfg.ticket))  # type: ignore[arg-type]
     ckpt = _load_checkpoint(cfg.ckpt_path)
     hparams = ckpt.get("hyper_parameters")
-    if isinstance(hparams, dict) and hparams.get("dataset") and hparams["dataset"] != cfg.data.name:
+    dataset = cfg.data._target_ or cfg.data.name
+    if isinstance(hparams, dict) and hparams.get("dataset") and hparams["dataset"] != dataset:
         raise UserError(f"checkpoint was trained on {hparams['dataset']}; pass data={hparams['dataset']}")
     # evaluation settings come from this command (eval=full ...), the rest from the checkpoint
     return load_checkpoint_module(cfg.ckpt_path, dataclasses.asdict(cfg.eval), ckpt)
