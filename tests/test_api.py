@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
 
 def test_the_api_page_runs_as_written(tmp_path, monkeypatch, capsys):
-    (code,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    code, _ = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
     monkeypatch.chdir(tmp_path)  # its cache and run folder land here
     exec(compile(code.replace("STEPS = 20", "STEPS = 2"), str(DOC), "exec"), {})
     out = capsys.readouterr().out
@@ -31,3 +31,12 @@ def test_the_api_refuses_what_the_cli_refuses(tmp_path):
         api.train_arm(cfg, "ticket")
     with pytest.raises(UserError, match="not a result file"):
         api.read_result(tmp_path / "notes.txt")
+
+
+def test_the_callback_block_runs_as_written(tmp_path, monkeypatch, capsys):
+    """#33: the ticket as a callback in a module of one's own: 80 % pruned, no pruned weight regrows under weight
+    decay and momentum, the passes counted (FGSM 2 and PGD-3 4 per example: 64 * 2 + 2 * 64 * 4)."""
+    _, code = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(DOC), "exec"), {})
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "sparsity 80%, nonzero pruned weights 0, passes 640"
