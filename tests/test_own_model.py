@@ -233,6 +233,8 @@ def test_what_a_model_of_your_own_cannot_do_is_one_line_before_anything_trains(t
         (["model._target_=examples.nets.small_cnn", "model.width=0.5"],
          "error: model.width is not read by task=train: model._target_=examples.nets.small_cnn builds its own net"),
         (["model._target_=examples.nets.nothing"], "error: model._target_=examples.nets.nothing does not import"),
+        (["task=search", "search.space.ticket=[none]", "model._target_=examples.nets.small_cnn"],
+         "error: search.space.width=[0.5, 1.0] scales"),
         (["model._target_=examples.nets.small_cnn", "model.args.depth=3"],  # as typed: the CLI makes it ++
          "error: model._target_=examples.nets.small_cnn(depth, num_classes, in_channels): small_cnn() got an "
          "unexpected keyword argument 'depth'"),

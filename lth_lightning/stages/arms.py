@@ -131,6 +131,9 @@ def check(cfg: Config) -> None:
     if cfg.attack.name == "none" and cfg.pipeline.find.attack != "none":
         raise ConfigError("attack=none trains arms naturally; set pipeline.find.attack=none to match")
     sc = cfg.search
+    if cfg.task == "search" and cfg.model._target_ and set(sc.space.width) != {1.0}:
+        raise ConfigError(f"search.space.width={sc.space.width} scales this package's models; model._target_="
+                          f"{cfg.model._target_} builds its own net: set search.space.width=[1.0]")
     if cfg.task == "search" and sc.confirm and cfg.seed in sc.confirm_seeds:
         raise ConfigError(f"search.confirm_seeds={sc.confirm_seeds} holds the search's own seed={cfg.seed}: a "
                           "confirmation needs fresh seeds")

@@ -88,7 +88,7 @@ def _find(cfg: Config, dm: ImageDataModule, seed: int, structure: str) -> tuple[
     return find_ticket(dataclasses.replace(cfg, seed=seed, prune=prune), dm, cfg.pipeline.find.lr)
 
 
-def _train_runs(cfg: Config, dm: ImageDataModule, metric: str,
+def train_runs(cfg: Config, dm: ImageDataModule, metric: str,
                 cuts: dict[str, list[dict[str, float]]]) -> list[BudgetRun]:
     """Every run of every arm; ``cuts`` collects each ticket arm's achieved prune per seed."""
     fc, runs, specs = cfg.frontier, [], arm_specs(cfg)
@@ -104,12 +104,12 @@ def _train_runs(cfg: Config, dm: ImageDataModule, metric: str,
                     finding = tickets[spec.ticket] if spec.ticket else None
                     result = train_arm(budget_config(variants[arm], seed, budget, lr), dm, spec.kind,
                                        f"{arm}@b{budget}-lr{lr:g}-s{seed}", finding)
-                    runs.append(_budget_run(arm, seed, budget, lr, result, finding[1] if finding else None, metric,
+                    runs.append(budget_run(arm, seed, budget, lr, result, finding[1] if finding else None, metric,
                                             spec.charged))
     return runs
 
 
-def _budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult, find: StageResult | None,
+def budget_run(arm: str, seed: int, budget: int, lr: float, result: StageResult, find: StageResult | None,
                 metric: str, charged: bool) -> BudgetRun:
     """One run as the fronts read it; ``charged``: its points include the finding's cost."""
     test, paid = result.test, find if charged else None
@@ -175,7 +175,7 @@ def run_frontier(cfg: Config) -> FrontierResult:
     metric = cfg.target_metric()
     dm = build_datamodule(cfg.data)
     cuts: dict[str, list[dict[str, float]]] = {}
-    runs = _train_runs(cfg, dm, metric, cuts)
+    runs = train_runs(cfg, dm, metric, cuts)
     arms, fc, controls = arm_names(cfg), cfg.frontier, controls_of(cfg)
     levels = level_costs(runs, arms, fc, controls)
     collapsed = collapsed_runs(runs, arms)

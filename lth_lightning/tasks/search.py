@@ -36,7 +36,7 @@ from lth_lightning.results import BudgetRun, Confirmed, FrontPoint, SearchPoint,
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import identity_view
 from lth_lightning.stages.runner import is_rank_zero
-from lth_lightning.tasks.frontier import _budget_run, _train_runs, arm_names, budget_config, final_evals
+from lth_lightning.tasks.frontier import arm_names, budget_config, budget_run, final_evals, train_runs
 
 
 class TrialStopped(Exception):
@@ -90,7 +90,7 @@ def train_recipe(cfg: Config, dm: ImageDataModule, recipe: Recipe, seed: int, me
         finding = find_ticket(find_cfg, dm, cfg.pipeline.find.lr)
     result = train_arm(run_cfg, dm, kind, f"{arm}-s{seed}", finding, callbacks)
     charged = kind in ("ticket", "reinit")
-    return _budget_run(arm, seed, recipe.budget, recipe.lr, result, finding[1] if finding else None, metric, charged)
+    return budget_run(arm, seed, recipe.budget, recipe.lr, result, finding[1] if finding else None, metric, charged)
 
 
 # -- the pruner ------------------------------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ def confirm(cfg: Config, dm: ImageDataModule, metric: str,
     ticket's controls), each on every confirmation seed."""
     seeds = cfg.search.confirm_seeds
     base = dataclasses.replace(cfg, frontier=dataclasses.replace(cfg.frontier, seeds=seeds, arms=["dense"]))
-    runs = _train_runs(base, dm, metric, {})
+    runs = train_runs(base, dm, metric, {})
     for c in chosen:
         for seed in seeds:
             runs.append(train_recipe(cfg, dm, c.recipe, seed, metric, c.arm))
