@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import lth_lightning  # noqa: F401  (first: torchvision on CPU-only torch)
+import lth_lightning  # noqa: F401  (patches the CPU torchvision wheel's missing C++ ops)
 from lth_lightning.attacks import adversarial_batch, make_attack
 from lth_lightning.callbacks import LotteryTicket
 
