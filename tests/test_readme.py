@@ -25,7 +25,7 @@ SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit
          "pipeline.dense_epochs=1", "eval.autoattack=off", "trainer.enable_progress_bar=false"]
 # other data, GPUs, several processes, sweeps; frontiers (dozens of runs: tests/test_frontier.py runs one)
 COMPOSE_ONLY = re.compile(
-    r"data=(mnist|cifar|fashion|svhn)|_mnist|_cifar|trainer=(gpu|ddp)|^-m$|frontier|search|torchvision")
+    r"data=(mnist|cifar|fashion|svhn)|_mnist|_cifar|trainer=(gpu|ddp)|^-m$|frontier|search|_target_")  # _target_: test_own_model.py
 
 
 def readme_commands() -> list[list[str]]:
