@@ -23,9 +23,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
          "trainer.limit_test_batches=1", "pipeline.find.epochs=1", "pipeline.ticket_epochs=1",
          "pipeline.dense_epochs=1", "eval.autoattack=off", "trainer.enable_progress_bar=false"]
-# other data, GPUs, several processes, sweeps; frontiers (dozens of runs: tests/test_frontier.py runs one)
+# other data, GPUs, several processes, sweeps; frontiers (dozens of runs: tests/test_frontier.py runs one); searches
+# (tests/test_search.py); nets and data of one's own (tests/test_own_model.py runs every task on them)
 COMPOSE_ONLY = re.compile(
-    r"data=(mnist|cifar|fashion|svhn)|_mnist|_cifar|trainer=(gpu|ddp)|^-m$|frontier|search|_target_")  # _target_: test_own_model.py
+    r"data=(mnist|cifar|fashion|svhn)|_mnist|_cifar|trainer=(gpu|ddp)|^-m$|frontier|search|_target_")
 
 
 def readme_commands() -> list[list[str]]:
