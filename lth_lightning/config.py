@@ -246,7 +246,7 @@ class AttackConfig:
         ramp = {"eps_warmup_epochs"} if self.eps_warmup_epochs == 0 or self.name == "none" else set()
         noise = set() if self.name == "n_fgsm" else {"noise_ratio"}
         if self.name == "none":
-            return {"step_size", "step_ratio", "steps", "random_start", "beta", "bn_mode"} | ramp | noise
+            return {"step_size", "step_ratio", "steps", "random_start", "beta", "bn_mode", "switch_at"} | ramp | noise
         if self.name in FAST_ATTACKS:  # after a switch, PGD reads steps and step_size
             pgd = {"step_size", "steps", "switch_at"} if self.switch_at == 1.0 else set()
             return {"random_start", "beta"} | pgd | ramp | noise

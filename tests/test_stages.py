@@ -216,6 +216,18 @@ def test_cached_stages_still_hit(make_cfg, overrides, expected):
     assert all(s.description["loader_rng"] == 2 for s in stages)
 
 
+@pytest.mark.parametrize(("overrides", "dense", "find"), [
+    ([], "dense-99039f74db49", "find-3fcbd4a3329a"),  # task=train's default: natural training
+    (["experiment=fast_ticket", "pipeline.find.attack=none", "attack=none"], "dense-ad69c46268a9", "find-9ffcd151e178"),
+    (["experiment=boosting_natural_cifar10_vgg16"], "dense-7b9aefa2fef3", "find-109986a643bb"),
+])
+def test_natural_training_stages_still_hit(make_cfg, overrides, dense, find):
+    """Pinned at 6d4345d: attack.switch_at (#32) once joined every attack=none stage's identity, and moved them all
+    (a review found it; the PGD pins above could not)."""
+    cfg = make_cfg(*overrides, "trainer.num_threads=2", fast=False)
+    assert (arm_stage(cfg, "dense", None).identity, find_stage(cfg, 0.01).identity) == (dense, find)
+
+
 def test_model_target_is_the_net(make_cfg):
     """#33: a foreign net's factory and its arguments are what its stages are; the package model's name and sizes are
     then not read (and the default, no _target_, leaves every cached stage as it was)."""
