@@ -118,12 +118,13 @@ def normalize_argv(argv: list[str]) -> list[str]:
     """Accept ``+experiment=x`` as well as ``experiment=x``: both pick the option for the null slot.
 
     Hydra refuses the ``+`` form once a slot exists ("Multiple values for experiment"); users coming from
-    the lightning-hydra-template type it either way. ``task=search`` alone runs ``+experiment=search`` (its standard
-    recipe is an adversarially trained net; the defaults train naturally).
+    the lightning-hydra-template type it either way. ``task=search`` as the whole command runs ``+experiment=search``
+    (its standard recipe is an adversarially trained net; the defaults train naturally); with more settings and no
+    experiment, ``check_search_experiment`` refuses it rather than load the digits experiment under them.
     """
     argv = [a[1:] if any(a.startswith(f"+{slot}=") for slot in SLOTS) else a for a in argv]
-    if "task=search" in argv and not any(a.startswith("experiment=") for a in argv):
-        argv = ["experiment=search", *argv]  # a search needs its standard recipe's attack: digits' unless chosen
+    if [a for a in argv if not a.startswith("hydra.")] == ["task=search"]:  # the README's command: the digits
+        argv = ["experiment=search", *argv]  # search (its standard recipe trains with PGD)
     # named variant sets are dicts Hydra keeps in struct mode: a new name needs its force-add form
     named = (*(f"{k}=" for k in DICT_SETTINGS), "model.args.", "data.args.")  # model.args.width=8: a factory's
     return [f"++{a}" if a.startswith(named) else a for a in argv]
@@ -151,6 +152,16 @@ def compose_and_validate(args: list[str], run_dir: str = ".") -> Config | None:
     return validate(raw)
 
 
+def check_search_experiment(args: list[str]) -> None:
+    """``task=search`` with settings of one's own and no experiment: the defaults train naturally (attack=none), so
+    the search's standard recipe would be a natural net; say which experiment to start from instead of guessing."""
+    own = [a for a in args if not a.startswith("hydra.")]
+    if "task=search" in own and len(own) > 1 and not any(a.startswith("experiment=") for a in own):
+        raise ConfigError("task=search starts from a search experiment: +experiment=search (digits), search_mnist or "
+                          "search_cifar10, then your settings on top (python -m lth_lightning task=search alone runs "
+                          "the digits one)")
+
+
 def check_files(cfg: Config) -> None:
     """The ticket and checkpoint a command names are readable files of the right kind (nothing runs yet)."""
     if cfg.ticket:
@@ -176,6 +187,7 @@ def main() -> None:
     args = normalize_argv(sys.argv[1:])
     try:  # what Hydra would answer with a traceback: one line and exit 2 instead
         groups = config_groups(CONF_DIR)
+        check_search_experiment(args)
         check_groups(args, groups)
         check_override_keys(args, Config, groups)
         if not any(a.startswith(("--help", "-h", "--cfg", "-c", "--info", "--hydra-help")) for a in args):

@@ -603,6 +603,8 @@ class Recipe:
                f"optim.schedule={schedule}", f"optim.lr={self.lr}"]
         if self.attack in FAST_ATTACKS and self.switch < 1:
             out.append(f"attack.switch_at={self.switch}")  # first: a step size is then PGD's, not refused
+        elif self.attack in FAST_ATTACKS:  # no hand-over, whatever the base had: its PGD step goes first
+            out += ["attack.step_size=null", "attack.switch_at=1.0"]
         if self.attack not in FAST_ATTACKS or self.switch < 1:
             out += [f"attack.steps={self.steps}", f"attack.step_size={2.5 * eps / self.steps}"]
         return out
@@ -734,7 +736,9 @@ class Config:
         out |= {"frontier.seeds": "the search trains on seed=N and confirms on search.confirm_seeds",
                 "frontier.arms": "the search confirms against dense and frontier.baselines",
                 "frontier.structures": recipe, "frontier.ticket_variants": recipe,
-                "frontier.saving_threshold": "the search reports every interval, not a headline threshold"}
+                "frontier.saving_threshold": "the search reports every interval, not a headline threshold",
+                "frontier.levels": "the search reads levels from the standard recipe's top",
+                "pipeline.target_margin": "the search reads levels from the standard recipe's top"}
         return out | {f"pipeline.{k}": "the search trains recipes at search.space.budget"
                       for k in ("ticket_epochs", "arms", "extra_find_lrs", "dense_overrides")}
 
@@ -773,6 +777,8 @@ class Config:
         if self.task == "frontier":
             for key in ("baselines", "ticket_variants"):
                 out |= {f"frontier.{key}.{n}": v for n, v in getattr(self.frontier, key).items()}
+        if self.task == "search":  # the hand-written baselines its confirmation trains
+            out |= {f"frontier.baselines.{n}": v for n, v in self.frontier.baselines.items()}
         return out
 
     def _check_eps(self) -> None:
@@ -815,6 +821,7 @@ class Config:
         """An ε ramp longer than the schedule it ramps would never reach attack.eps."""
         ramp = variant.attack.eps_warmup_epochs
         epochs = {"train": self.trainer.max_epochs, "frontier": self.pipeline.dense_epochs,  # frontier: full schedule
+                  "search": self.pipeline.dense_epochs,
                   "fast_ticket": self.pipeline.dense_epochs if "dense" in where else
                   min(self.pipeline.ticket_epochs, self.pipeline.dense_epochs)}.get(self.task)
         _require(epochs is None or ramp <= epochs,

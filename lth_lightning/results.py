@@ -485,3 +485,4 @@ class SearchResult:
     finals: list[FinalEval]
     headline: str
     ticket_line: str  # whether a front recipe holds a ticket, and whether it beats its controls
+    standard_top: float = 0.0  # the standard recipe's mean top over the confirmation seeds (levels are read from it)

@@ -234,7 +234,11 @@ def test_what_a_model_of_your_own_cannot_do_is_one_line_before_anything_trains(t
         (["model._target_=examples.nets.small_cnn", "model.width=0.5"],
          "error: model.width is not read by task=train: model._target_=examples.nets.small_cnn builds its own net"),
         (["model._target_=examples.nets.nothing"], "error: model._target_=examples.nets.nothing does not import"),
-        (["task=search", "search.space.ticket=[none]", "model._target_=examples.nets.small_cnn"],
+        (["model._target_=examples.nets.small_cnn", "model.args.in_channels=3"],
+         "error: model._target_=examples.nets.small_cnn does not take this data's (1, 8, 8) images"),
+        (["model._target_=examples.nets.small_cnn", "model.args.num_classes=5"],
+         "error: model._target_=examples.nets.small_cnn gives (5,) outputs an image; this data has 10 classes"),
+        (["experiment=search", "search.space.ticket=[none]", "model._target_=examples.nets.small_cnn"],
          "error: search.space.width=[0.5, 1.0] scales"),
         (["model._target_=examples.nets.small_cnn", "model.args.depth=3"],  # as typed: the CLI makes it ++
          "error: model._target_=examples.nets.small_cnn(depth, num_classes, in_channels): small_cnn() got an "
@@ -259,6 +263,8 @@ def test_data_of_your_own_is_read_once_split_like_any_dataset_and_checked(make_c
     for dm in (pair, module):
         dm.setup("fit")
     assert torch.equal(pair.test_set.images, module.test_set.images)
+    assert torch.equal(pair.train_set.images, module.train_set.images)  # the dataset's order, not its shuffled loader
+    assert torch.equal(pair.val_set.labels, module.val_set.labels)  # so our seeded split decides what validates
     assert len(pair.train_set) + len(pair.val_set) == 1500 and len(pair.val_set) == 150  # val_fraction 0.1
     assert pair.info.shape == (1, 8, 8) and pair.info.num_classes == 10
     from examples.data import digits_pair
@@ -314,3 +320,25 @@ def test_a_torchvision_factory_gets_the_datas_classes():
     again = build_model(ModelConfig(_target_="torchvision.models.resnet18"), info, seed=0)  # θ0 of the seed
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
     assert net.eval()(torch.rand(2, 3, 32, 32)).shape == (2, 7) and net.net.fc.out_features == 7  # via **kwargs
+
+
+def test_a_compacted_channel_ticket_resumes_after_restore(tmp_path):
+    torch.manual_seed(0)
+    module = User(bn_cnn())
+    ticket = LotteryTicket(ratio=0.5, structure="channel", input_shape=(1, 8, 8), net="backbone")
+    L.Trainer(max_epochs=1, callbacks=[ticket], default_root_dir=tmp_path, **QUIET).fit(module, loader())
+    trainer = L.Trainer(max_epochs=1, callbacks=[ticket], default_root_dir=tmp_path, **QUIET)
+    trainer.fit(module, loader())
+    trainer.save_checkpoint(tmp_path / "compact.ckpt")
+    again = LotteryTicket(ratio=0.5, structure="channel", input_shape=(1, 8, 8), net="backbone")
+    fresh = User(bn_cnn())  # a new process builds the full net
+    again.restore(tmp_path / "compact.ckpt", fresh)
+    assert fresh.backbone[0].out_channels == module.backbone[0].out_channels == 8 and not again.finding
+    L.Trainer(max_epochs=2, callbacks=[again], default_root_dir=tmp_path, **QUIET).fit(
+        fresh, loader(), ckpt_path=str(tmp_path / "compact.ckpt"))
+    assert fresh.backbone[0].out_channels == 8  # trained on, compact, no second prune
+
+
+def test_make_attack_refuses_what_belongs_to_the_training_step():
+    with pytest.raises(ValueError, match="beta belong to the training step"):
+        make_attack("trades", eps=0.1, beta=1.0)

@@ -145,6 +145,8 @@ def test_task_search_alone_runs_the_digits_search():
     from lth_lightning.cli import normalize_argv
 
     assert normalize_argv(["task=search"]) == ["experiment=search", "task=search"]
+    assert normalize_argv(["task=search", "hydra.run.dir=x"]) == ["experiment=search", "task=search", "hydra.run.dir=x"]
+    assert normalize_argv(["task=search", "data=mnist"]) == ["task=search", "data=mnist"]  # refused: check_search_...
     assert normalize_argv(["+experiment=search_mnist", "task=search"]) == ["experiment=search_mnist", "task=search"]
 
 
@@ -195,3 +197,18 @@ def test_a_search_logs_each_trial_and_its_pareto_table_to_wandb(tmp_path):
     media = [m for r in runs for m in r.glob("files/media/table/search/*.table.json")]
     assert len(media) == 1  # the Pareto table
     assert all(b"search-test" in next(r.glob("run-*.wandb")).read_bytes() for r in runs)
+
+
+def test_a_recipe_without_a_hand_over_has_none_whatever_the_base_had(make_cfg):
+    cfg = make_cfg("experiment=search", "attack.name=fgsm_rs", "attack.step_size=0.05", "attack.switch_at=0.5")
+    run = search_task.recipe_config(cfg, Recipe(1.0, "fgsm_rs", 3, 1.0, 0.0, "sgd_multistep", 0.1, 1), 1)
+    assert run.attack.switch_at == 1.0 and run.attack.step_size is None  # "fgsm_rs" means FGSM-RS throughout
+
+
+def test_what_a_search_would_find_out_late_is_refused_first(make_cfg):
+    from lth_lightning.errors import ConfigError
+    from lth_lightning.stages.arms import check
+
+    late = make_cfg("experiment=search", "search.space.reset=[init,rewind]", "prune.rewind_epoch=9")
+    with pytest.raises(ConfigError, match=r"search.space.reset holds rewind, to prune.rewind_epoch=9"):
+        check(late)

@@ -166,6 +166,10 @@ def make_attack(name: str, eps: float, **settings: object) -> Attack | None:
     """An attack for your own training step, by name and ε in [0, 1] pixel space (``settings``: any
     ``AttackConfig`` field: ``steps``, ``step_size``, ``step_ratio``, ``noise_ratio``...), at the defaults every
     arm here uses (FGSM-RS steps 1.25 ε, N-FGSM starts at ±2 ε, PGD steps ε/4). ``none``: None (natural)."""
+    unread = {"beta", "eps_warmup_epochs", "switch_at"} & set(settings)  # a training loop's, not an attack's
+    if unread:
+        raise ValueError(f"make_attack: {', '.join(sorted(unread))} belong to the training step, not the attack "
+                         "(TRADES's beta: adversarial_batch(..., beta=); a ramp or a hand-over: your loop)")
     return build_attack(AttackConfig(name=name, eps=eps, **settings))  # type: ignore[arg-type]
 
 

@@ -12,7 +12,9 @@ submodule named ``net``) and keeps its masks itself. Give it to every ``Trainer`
   compacts the network in place into the smaller dense net, so every later step is cheaper.
 
 Masks, θ0/θk, the levels done and the kept channels are the callback's state: plain tensors in every checkpoint, so a
-resumed fit (``ckpt_path=...``) continues with the same ticket, and ``torch.load(weights_only=True)`` reads it.
+resumed fit (``ckpt_path=...``) continues with the same ticket, and ``torch.load(weights_only=True)`` reads it. A
+compacted channel ticket's checkpoint holds the smaller net, which Lightning loads before any callback sees the file:
+call ``ticket.restore(ckpt_path, module)`` first, and it compacts the new module's net to match.
 ``save(path)`` writes a ticket file ``lth-lightning tickets show`` reads.
 """
 
@@ -129,6 +131,17 @@ class LotteryTicket(L.Callback):
         found = state_dict.get("found")
         self.found = None if found is None else Ticket(found["masks"], found["weights"], found["provenance"],
                                                        dict(self.kept))
+
+    def restore(self, ckpt_path: str | Path, pl_module: L.LightningModule) -> None:
+        """This callback's state from a checkpoint, and the module's net compacted as the ticket was: before
+        ``fit(ckpt_path=...)`` of a channel ticket (an unstructured one needs nothing of the kind)."""
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        states = [v for k, v in checkpoint.get("callbacks", {}).items() if k.startswith(type(self).__name__)]
+        if len(states) != 1:
+            raise ValueError(f"{ckpt_path} holds {len(states)} LotteryTicket states; restore needs exactly one")
+        self.load_state_dict(states[0])
+        if self.kept:
+            compact(self.network(pl_module), self.input_shape, self.kept)  # type: ignore[arg-type]
 
     def _ticket(self, net: nn.Module, achieved: dict[str, float]) -> Ticket:
         meta = {"found_by": "LotteryTicket", "criterion": self.cfg.criterion, "reset": self.cfg.reset,

@@ -119,31 +119,43 @@ def load_target(target: str, args: dict, num_classes: int) -> tuple[tuple[torch.
     be square, in [0, 1]; labels in [0, num_classes)."""
     import importlib
 
-    import lightning as L
-
     module, _, name = target.rpartition(".")
     try:
         factory = getattr(importlib.import_module(module), name)
         made = factory(**args)
-    except (ImportError, AttributeError, TypeError) as err:
-        raise ConfigError(f"data._target_={target}: {first_line(err)}") from None
-    if isinstance(made, L.LightningDataModule):
-        made.prepare_data()
-        made.setup("fit")
-        made.setup("test")
-        splits = [_read(made.train_dataloader()), _read(made.test_dataloader())]
-    elif isinstance(made, tuple | list) and len(made) == 2:
-        splits = [_read(DataLoader(ds, batch_size=512)) for ds in made]
-    else:
-        raise ConfigError(f"data._target_={target} returned a {type(made).__name__}: give a LightningDataModule or a "
-                          "(train, test) pair of datasets")
+    except Exception as err:  # a path that does not import, an argument it does not take, its own failure
+        raise ConfigError(f"data._target_={target}: {type(err).__name__}: {first_line(err)}") from None
+    try:
+        with torch.random.fork_rng(devices=[]):  # a dataset's random transforms: the same draw every read
+            torch.manual_seed(0)
+            splits = [_read(ds) for ds in _datasets(target, made)]
+    except ConfigError:
+        raise
+    except Exception as err:  # the user's setup, collation, a missing loader: one line, not their traceback
+        raise ConfigError(f"data._target_={target}: {type(err).__name__}: {first_line(err)}") from None
     for images, labels in splits:
         _require_images(target, images, labels, num_classes)
     return tuple((images.mul(255).round().to(torch.uint8), labels.long()) for images, labels in splits)
 
 
-def _read(loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*((batch[0], batch[1]) for batch in loader), strict=True)
+def _datasets(target: str, made: Any) -> list[Any]:
+    """The train and test datasets behind a LightningDataModule's loaders (read in their order, not the loader's
+    shuffle: our seeded split decides what validates), or the pair itself."""
+    import lightning as L
+
+    if isinstance(made, L.LightningDataModule):
+        made.prepare_data()
+        made.setup("fit")
+        made.setup("test")
+        return [made.train_dataloader().dataset, made.test_dataloader().dataset]
+    if isinstance(made, tuple | list) and len(made) == 2:
+        return list(made)
+    raise ConfigError(f"data._target_={target} returned a {type(made).__name__}: give a LightningDataModule or a "
+                      "(train, test) pair of datasets")
+
+
+def _read(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*((batch[0], batch[1]) for batch in DataLoader(dataset, batch_size=512, shuffle=False)), strict=True)
     return torch.cat(xs).float(), torch.cat(ys)
 
 

@@ -68,7 +68,7 @@ def from_target(cfg: ModelConfig, info: DataInfo) -> nn.Module:
         kwargs.setdefault("in_channels", info.channels)
     try:
         net = factory(**kwargs)
-    except TypeError as err:
+    except Exception as err:  # an argument it does not take, or its own failure: one line, not its traceback
         raise ConfigError(f"model._target_={cfg._target_}({', '.join(kwargs)}): {first_line(err)}") from None
     if not isinstance(net, nn.Module):
         raise ConfigError(f"model._target_={cfg._target_} returned a {type(net).__name__}, not a torch nn.Module")

@@ -45,7 +45,7 @@ def search_headline(result: SearchResult) -> str:
         recipe = next(c for c in result.confirmed if c.arm == arm).recipe
         parts.append(f"{lv.level:.1f} %: {arm} ({recipe.label()}) at {fraction(lv.judged[arm])} the standard "
                      "recipe's cost")
-    top = result.vs_standard[-1].level + 1.0 if result.vs_standard else 0.0
+    top = result.standard_top or max(lv.level for lv in result.vs_standard) + 1.0  # stored before it was kept
     return (f"Cheapest confirmed recipe ({len(result.seeds)} fresh seeds, MACs, finding included) to each level of the "
             f"standard recipe's (dense) mean top {top:.1f} % and below: " + "; ".join(parts) + ".")
 

@@ -79,8 +79,8 @@ def build_summary(cfg: Config, arms: dict[str, StageResult], finds: dict[str, St
     target = best - cfg.pipeline.target_margin
     threat = next((r.test.threat for r in arms.values() if r.test and r.test.threat), None)
     cut = describe_cut([finds["ticket"].cut], cfg.prune.cut) if "ticket" in finds else ""
-    model = cfg.model._target_ or cfg.model.name
-    info = RunInfo(cfg.data.name, model, cfg.attack.name, cfg.pipeline.find.attack, cfg.pipeline.find.lr,
+    model, data = cfg.model._target_ or cfg.model.name, cfg.data._target_ or cfg.data.name
+    info = RunInfo(data, model, cfg.attack.name, cfg.pipeline.find.attack, cfg.pipeline.find.lr,
                    cfg.prune.ratio, cfg.seed, threat.label() if threat else "not measured", cut)
     summary = Summary(round(target, 2), metric, info,
                       {name: arm_summary(res, target, metric, finds.get(name)) for name, res in arms.items()})

@@ -20,7 +20,7 @@ from torch import nn
 from lth_lightning.callbacks import EarlyBird
 from lth_lightning.config import CONTROLS, Config, ConfigError, PipelineConfig, PruneConfig
 from lth_lightning.data import DataInfo, ImageDataModule
-from lth_lightning.errors import TicketError
+from lth_lightning.errors import TicketError, first_line
 from lth_lightning.models import build_model
 from lth_lightning.preflight import writable_dir
 from lth_lightning.pruning import MaskSet, Ticket, load_ticket
@@ -127,13 +127,15 @@ def unmasked_source(find: Stage, ticket: Ticket, full: nn.Module, info: DataInfo
 def check(cfg: Config) -> None:
     """What a pipeline that finds one-shot tickets needs, refused before any training."""
     if cfg.prune.name != "oneshot":
-        raise ConfigError(f"task=fast_ticket prunes one-shot; got prune={cfg.prune.name} (use prune=oneshot)")
+        raise ConfigError(f"task={cfg.task} prunes one-shot; got prune={cfg.prune.name} (use prune=oneshot)")
     if cfg.attack.name == "none" and cfg.pipeline.find.attack != "none":
         raise ConfigError("attack=none trains arms naturally; set pipeline.find.attack=none to match")
     sc = cfg.search
     if cfg.task == "search" and cfg.model._target_ and set(sc.space.width) != {1.0}:
         raise ConfigError(f"search.space.width={sc.space.width} scales this package's models; model._target_="
                           f"{cfg.model._target_} builds its own net: set search.space.width=[1.0]")
+    if cfg.task == "search":
+        _check_search(cfg)
     if cfg.task == "search" and sc.confirm and cfg.seed in sc.confirm_seeds:
         raise ConfigError(f"search.confirm_seeds={sc.confirm_seeds} holds the search's own seed={cfg.seed}: a "
                           "confirmation needs fresh seeds")
@@ -145,13 +147,23 @@ def check(cfg: Config) -> None:
 
 def check_model(cfg: Config) -> None:
     """A network or data of your own (``model._target_``, ``data._target_``) is built and read once before anything
-    trains: a path that does not import, a factory that fails, images outside [0, 1] are one line; so is a channel
-    ticket on a graph torch-pruning cannot trace."""
+    trains: a path that does not import, a factory that fails, images outside [0, 1], a net that does not take the
+    data's images or gives another number of classes are one line; so is a channel ticket on a graph torch-pruning
+    cannot trace."""
     from lth_lightning.data import build_datamodule
     from lth_lightning.pruning.channels import groups
 
-    info = build_datamodule(cfg.data).info  # no data is read for it
+    info = build_datamodule(cfg.data).info  # data of your own is read here once (the task reads it again)
     model = build_model(cfg.model, info, seed=cfg.seed)
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, *info.shape))
+    except Exception as err:
+        raise ConfigError(f"model._target_={cfg.model._target_ or cfg.model.name} does not take this data's "
+                          f"{tuple(info.shape)} images ({type(err).__name__}: {first_line(err)})") from None
+    if tuple(out.shape) != (2, info.num_classes):
+        raise ConfigError(f"model._target_={cfg.model._target_ or cfg.model.name} gives {tuple(out.shape[1:])} "
+                          f"outputs an image; this data has {info.num_classes} classes")
     channel = cfg.prune.structure == "channel" or "channel" in cfg.frontier.structures or (
         cfg.task == "search" and "channel" in cfg.search.space.ticket)
     if channel and cfg.task in ("fast_ticket", "frontier", "search"):
@@ -162,3 +174,14 @@ def check_model(cfg: Config) -> None:
             raise ConfigError(f"a channel ticket needs torch-pruning to trace model._target_={cfg.model._target_}, "
                               f"and it cannot ({type(err).__name__}: {why}); use prune.structure=unstructured"
                               ) from None
+
+
+def _check_search(cfg: Config) -> None:
+    """What a search's trials would only find out after the study has run for a while."""
+    p, find, tc = cfg.prune, cfg.pipeline.find, cfg.trainer
+    if "rewind" in cfg.search.space.reset and p.rewind_step is None and p.rewind_epoch > find.epochs:
+        raise ConfigError(f"search.space.reset holds rewind, to prune.rewind_epoch={p.rewind_epoch}, after the finding "
+                          f"ends (pipeline.find.epochs={find.epochs}): rewind within it, or leave rewind out")
+    if tc.num_nodes > 1 or str(tc.devices) not in ("1", "auto") or "ddp" in tc.strategy:
+        raise ConfigError("task=search runs its study in one process: trainer.devices=1 (several GPUs: run several "
+                          "searches with their own search.sampler_seed, or a frontier of the recipes found)")

@@ -134,7 +134,11 @@ def run_stage(stage: Stage, out_dir: Path, module: Classifier, dm: ImageDataModu
     logger = build_logger(cfg, out_dir, name)
     trainer = build_trainer(cfg.trainer, out_dir, stage.epochs, cbs, logger, name, cfg.eval.checks_per_epoch)
     L.seed_everything(stage.seed, workers=True, verbose=False)  # a checkpoint's RNG state overrides on resume
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    except BaseException:  # stopped (the search's pruner, a kill): its W&B run ends here, not in the next stage's
+        finish_logger(logger, name)
+        raise
     extra = after_fit(module) if after_fit is not None else {}
     result = StageResult(name, stage.epochs, module.history, module.ledger, module.trained_sparsity,
                          dir=str(out_dir), macs=module.macs, **extra)

@@ -50,7 +50,8 @@ def _module_for(cfg: Config, info: Any) -> Classifier:
     hparams = ckpt.get("hyper_parameters")
     dataset = cfg.data._target_ or cfg.data.name
     if isinstance(hparams, dict) and hparams.get("dataset") and hparams["dataset"] != dataset:
-        raise UserError(f"checkpoint was trained on {hparams['dataset']}; pass data={hparams['dataset']}")
+        key = "data._target_" if "." in hparams["dataset"] else "data"  # a factory's dotted path, or a dataset name
+        raise UserError(f"checkpoint was trained on {hparams['dataset']}; pass {key}={hparams['dataset']}")
     # evaluation settings come from this command (eval=full ...), the rest from the checkpoint
     return load_checkpoint_module(cfg.ckpt_path, dataclasses.asdict(cfg.eval), ckpt)
 

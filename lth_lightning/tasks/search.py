@@ -30,11 +30,12 @@ import lightning as L
 from lth_lightning.attacks import threat_model
 from lth_lightning.config import CONTROLS, FAST_ATTACKS, OPTIMIZERS, Config, Recipe, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
+from lth_lightning.errors import first_line
 from lth_lightning.reports.fronts import LEVEL_FRACTIONS, collapsed_runs, envelope, level_costs, mean_top
 from lth_lightning.reports.search import publish_search, search_headline, ticket_line
 from lth_lightning.results import BudgetRun, Confirmed, FrontPoint, SearchPoint, SearchResult, SearchTrial, to_json
 from lth_lightning.stages.arms import check, find_ticket, train_arm
-from lth_lightning.stages.identity import identity_view
+from lth_lightning.stages.identity import cpu_threads, identity_view
 from lth_lightning.stages.runner import is_rank_zero
 from lth_lightning.tasks.frontier import arm_names, budget_config, budget_run, final_evals, train_runs
 
@@ -128,9 +129,10 @@ def study_path(cfg: Config) -> Path:
     if cfg.search.storage:
         return Path(cfg.search.storage)
     sc = cfg.search
-    blob = json.dumps({"base": identity_view(dataclasses.replace(cfg, task="train")), "space": to_json(sc.space),
-                       "sampler": [sc.sampler, sc.startup_trials, sc.sampler_seed], "seed": cfg.seed,
-                       "prune": [sc.prune, sc.prune_after, sc.prune_margin]}, sort_keys=True, default=str)
+    blob = json.dumps({"base": identity_view(cfg), "space": to_json(sc.space), "metric": cfg.target_metric(),
+                       "threads": cpu_threads(cfg), "sampler": [sc.sampler, sc.startup_trials, sc.sampler_seed],
+                       "seed": cfg.seed, "prune": [sc.prune, sc.prune_after, sc.prune_margin]},
+                      sort_keys=True, default=str)
     return Path(cfg.pipeline.cache_dir) / "search" / f"study-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.db"
 
 
@@ -195,6 +197,11 @@ def run_trials(cfg: Config, dm: ImageDataModule, metric: str, study: Any) -> lis
             state, why = "complete", None
         except TrialStopped as stop:
             run, state, why = _stopped_run(cfg, recipe, metric, trial.number, pruner), "pruned", str(stop)
+        except Exception as err:  # told FAIL with its reason, so a rerun draws another recipe instead of this again
+            trial.set_user_attr("error", f"{type(err).__name__}: {first_line(err)}")
+            study.tell(trial, state=TrialState.FAIL)
+            print(f"[search] trial #{trial.number} {recipe.label()} failed: {first_line(err)}")
+            raise
         done = SearchTrial(trial.number, recipe, state, run, why)
         trial.set_user_attr("trial", to_json(done))
         if state == "pruned":
@@ -285,7 +292,7 @@ def confirm(cfg: Config, dm: ImageDataModule, metric: str,
 
 
 def levels_of(cfg: Config, runs: list[BudgetRun], arms: list[str], chosen: list[Confirmed],
-              seeds: list[int]) -> tuple[Any, Any]:
+              seeds: list[int]) -> tuple[Any, Any, float]:
     """The verdict tables: against the standard recipe alone, and against the best of it and the baselines, at
     fractions of the standard recipe's top and its top - 1."""
     top = mean_top(runs, "dense", seeds)
@@ -295,7 +302,7 @@ def levels_of(cfg: Config, runs: list[BudgetRun], arms: list[str], chosen: list[
     controls = {c.arm: c.controls for c in chosen if c.controls}
     standard = [r for r in runs if r.arm == "dense" or r.arm in mine]
     return (level_costs(standard, ["dense", *mine], fc, controls),
-            level_costs(runs, [*arms, *mine], fc, controls))
+            level_costs(runs, [*arms, *mine], fc, controls), round(top, 2))
 
 
 def run_search(cfg: Config) -> SearchResult:
@@ -308,14 +315,14 @@ def run_search(cfg: Config) -> SearchResult:
     chosen = pick_recipes(front, trials, cfg.search.confirm)
     seeds = list(cfg.search.confirm_seeds) if chosen else []
     runs, baselines = confirm(cfg, dm, metric, chosen) if chosen else ([], [])
-    vs_standard, vs_best = levels_of(cfg, runs, baselines, chosen, seeds) if chosen else ([], [])
+    vs_standard, vs_best, top = levels_of(cfg, runs, baselines, chosen, seeds) if chosen else ([], [], 0.0)
     arms = [*baselines, *(a for c in chosen for a in (c.arm, *c.controls))]
     finals = final_evals(dataclasses.replace(cfg, frontier=dataclasses.replace(cfg.frontier, seeds=seeds)), dm, runs,
                          arms) if chosen else []
     threat = threat_model(cfg.eval, cfg.attack)
     result = SearchResult(metric, threat.label() if threat else "not measured", str(study_path(cfg)),
                           cfg.search.sampler, trials, front, chosen, seeds, baselines, vs_standard, vs_best, runs,
-                          collapsed_runs(runs, arms), finals, "", "")
+                          collapsed_runs(runs, arms), finals, "", "", top)
     result.headline, result.ticket_line = search_headline(result), ticket_line(result)
     if is_rank_zero():
         publish_search(cfg, result, Path(cfg.run_dir))
