@@ -84,8 +84,10 @@ def _fill(args: list[str], tmp_path: Path) -> tuple[list[str], dict[str, Path]]:
         # #32: a bad recipe space, a setting the search never reads, the sweeper that task=search replaced
         (["experiment=search", "search.space.attack=[pgd,foo]"], "error: search.space.attack entry='foo' is unknown"),
         (["experiment=search", "search.space.budget=[]"], "error: search.space.budget is empty"),
-        (["experiment=search", "search.space.lr.sgd=[0.3,0.1]"], "error: search.space.lr.sgd=[0.3, 0.1] must be [low, high]"),
-        (["experiment=search", "search.confirm_seeds=[0,1]"], "error: search.confirm_seeds=[0, 1] holds the search's own"),
+        (["experiment=search", "search.space.lr.sgd=[0.3,0.1]"],
+         "error: search.space.lr.sgd=[0.3, 0.1] must be [low, high]"),
+        (["experiment=search", "search.confirm_seeds=[0,1]"],
+         "error: search.confirm_seeds=[0, 1] holds the search's own"),
         (["experiment=search", "pipeline.ticket_epochs=3"], "error: pipeline.ticket_epochs is not read by task=search"),
         (["search.trials=3"], "error: search.trials is not read by task=train"),
         (["-m", "hparams_search=optuna"], "error: hparams_search is gone"),
