@@ -137,7 +137,8 @@ def test_pruned_trials_keep_their_points_and_are_told_pruned(make_cfg, monkeypat
     cheapest_find = min(f.ledger.passes * f.macs for f in finds)
     for t in result.trials:
         assert t.state == "pruned" and "front reaches 100.0 %" in t.stopped and len(t.run.points) == 1
-        assert t.run.points[0].macs > cheapest_find  # charged: the finding's MACs come first
+        assert t.run.points[0].macs > cheapest_find  # charged: the finding's MACs come first ...
+        assert t.run.find_passes > 0 and t.run.points[0].passes > t.run.find_passes  # ... and its passes
     assert bool(result.front) == any(not t.run.collapsed for t in result.trials) and not result.confirmed
 
 

@@ -157,7 +157,9 @@ class LotteryTicket(L.Callback):
 
 
 def _fresh(net: nn.Module, seed: int) -> nn.Module:
-    """The same architecture at a fresh default init (``reset="reinit"``): each layer's own ``reset_parameters``."""
+    """The same architecture at a fresh default init (``reset="reinit"``): each layer's own ``reset_parameters``. A
+    parameter no module of it resets (a bare ``nn.Parameter`` of your own) keeps the value it had: give its module a
+    ``reset_parameters`` for the control to redraw it."""
     fresh = copy.deepcopy(net)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

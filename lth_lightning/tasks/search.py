@@ -102,6 +102,7 @@ class FrontPruner(L.Callback):
 
     def __init__(self, front: list[FrontPoint], offset_macs: float, metric: str, after: float, margin: float) -> None:
         self.front, self.offset, self.metric, self.after, self.margin = front, offset_macs, metric, after, margin
+        self.find: Any = None  # the ticket's finding StageResult (its cost comes first), None for a dense recipe
         self.why: str | None = None
         self.module: Any = None
 
@@ -221,7 +222,7 @@ def _trial_run(cfg: Config, dm: ImageDataModule, recipe: Recipe, metric: str, nu
         run_cfg = recipe_config(cfg, recipe, cfg.seed)
         find = find_ticket(dataclasses.replace(cfg, model=run_cfg.model, prune=run_cfg.prune), dm,
                            cfg.pipeline.find.lr)[1]  # cached: train_recipe reads the same stage
-        pruner.offset = find.ledger.passes * (find.macs or 0)
+        pruner.offset, pruner.find = find.ledger.passes * (find.macs or 0), find
     return train_recipe(cfg, dm, recipe, cfg.seed, metric, f"trial{number}", callbacks=(pruner,) if pruner else ())
 
 
@@ -230,13 +231,13 @@ def _stopped_run(cfg: Config, recipe: Recipe, metric: str, number: int, pruner: 
     from lth_lightning.reports.fronts import run_points
     from lth_lightning.results import StageResult
 
-    module = pruner.module  # type: ignore[union-attr]
+    module, find = pruner.module, pruner.find  # type: ignore[union-attr]
     partial = StageResult(f"trial{number}", recipe.budget, list(module.history), module.ledger,
                           module.trained_sparsity, macs=module.macs)
-    points = [dataclasses.replace(p, macs=(p.macs or 0.0) + pruner.offset)  # type: ignore[union-attr]
-              for p in run_points(partial, metric, None)]
-    return BudgetRun(f"trial{number}", cfg.seed, recipe.budget, recipe.lr, 0.0, 0.0, partial.best(metric), None, None,
-                     points, collapsed=partial.is_collapsed(metric))
+    points = run_points(partial, metric, find)  # the finding's passes, seconds and MACs first, as a finished trial's
+    return BudgetRun(f"trial{number}", cfg.seed, recipe.budget, recipe.lr, find.ledger.passes if find else 0.0,
+                     find.ledger.train_seconds if find else 0.0, partial.best(metric), None, None, points,
+                     collapsed=partial.is_collapsed(metric))
 
 
 def _progress(t: SearchTrial, k: int, n: int, seconds: float, front: int) -> str:
