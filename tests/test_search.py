@@ -156,7 +156,7 @@ def _cli_search(tmp_path, *extra: str, wait: bool = True):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "lth_lightning", *TINY[1:], "task=search", f"pipeline.cache_dir={tmp_path / 'cache'}",
+    cmd = [sys.executable, "-m", "lth_lightning", *TINY, f"pipeline.cache_dir={tmp_path / 'cache'}",
            f"hydra.run.dir={tmp_path / 'run'}", "eval.autoattack=off", *extra]
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     if not wait:
@@ -172,6 +172,7 @@ def test_a_search_killed_by_sigkill_resumes_from_its_study_file(tmp_path):
     db, ended = None, 0
     for _ in range(1200):  # until one trial has ended: then kill the process outright
         time.sleep(0.2)
+        assert proc.poll() is None, "the search ended before it could be killed"
         found = list((tmp_path / "cache" / "search").glob("study-*.db")) if (tmp_path / "cache").exists() else []
         try:
             ended = sum(s in ("COMPLETE", "PRUNED") for s in _states(str(found[0]))) if found else 0
