@@ -49,6 +49,23 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _require_target(key: str, value: object) -> None:
+    """A ``_target_`` is an importable dotted path (imported only when used: ``resolve_target``)."""
+    _require(isinstance(value, str) and "." in value.strip(),
+             f"{key}={value!r} must be an importable dotted path (my_pkg.module.factory)")
+
+
+def resolve_target(key: str, path: str) -> Any:
+    """The object a ``_target_`` names (``model._target_``, ``data._target_``), or one ``ConfigError`` line."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"{key}={path} does not import ({first_line(err)})") from None
+
+
 def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
     _require(value in options, f"{key}={value!r} is unknown; choose one of {', '.join(options)}")
 
@@ -84,8 +101,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self._target_ is not None:
-            _require(isinstance(self._target_, str) and "." in self._target_.strip(),
-                     f"data._target_={self._target_!r} must be an importable dotted path (my_pkg.data.build)")
+            _require_target("data._target_", self._target_)
         else:
             _choice("data.name", self.name, DATASETS)
         _require(self.batch_size > 0 and self.eval_batch_size > 0, "data.batch_size must be positive")
@@ -126,8 +142,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self._target_ is not None:  # name and the size settings are unread (Config.unread refuses them given)
-            _require(isinstance(self._target_, str) and "." in self._target_.strip(),
-                     f"model._target_={self._target_!r} must be an importable dotted path (my_pkg.nets.build)")
+            _require_target("model._target_", self._target_)
             return
         _choice("model.name", self.name, MODELS)
         _require(self.width > 0, f"model.width={self.width:g} must be > 0 (a multiplier of the model's channels)")

@@ -117,13 +117,12 @@ def load_target(target: str, args: dict, num_classes: int) -> tuple[tuple[torch.
     """``data._target_``: the factory's train and test splits as 8-bit images and labels. A LightningDataModule is set
     up and its train and test loaders read once; a (train, test) pair of datasets is read item by item. Images must
     be square, in [0, 1]; labels in [0, num_classes)."""
-    import importlib
+    from lth_lightning.config import resolve_target
 
-    module, _, name = target.rpartition(".")
+    factory = resolve_target("data._target_", target)
     try:
-        factory = getattr(importlib.import_module(module), name)
         made = factory(**args)
-    except Exception as err:  # a path that does not import, an argument it does not take, its own failure
+    except Exception as err:  # an argument it does not take, or its own failure: one line, not its traceback
         raise ConfigError(f"data._target_={target}: {type(err).__name__}: {first_line(err)}") from None
     try:
         with torch.random.fork_rng(devices=[]):  # a dataset's random transforms: the same draw every read

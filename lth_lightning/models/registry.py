@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from lth_lightning.config import ModelConfig
+from lth_lightning.config import ModelConfig, resolve_target
 from lth_lightning.data import DataInfo
 from lth_lightning.errors import ConfigError, first_line
 from lth_lightning.models.layers import Normalized
@@ -51,11 +50,7 @@ def from_target(cfg: ModelConfig, info: DataInfo) -> nn.Module:
     """``model._target_`` called with ``model.args``, the data's ``num_classes`` (a parameter it names, or takes
     through ``**kwargs`` as torchvision's do) and ``in_channels`` (only where it names that parameter). A path that
     does not import, or a factory that returns no ``nn.Module``, is a ``ConfigError``."""
-    module, _, name = cfg._target_.rpartition(".")  # type: ignore[union-attr]
-    try:
-        factory = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"model._target_={cfg._target_} does not import ({first_line(err)})") from None
+    factory = resolve_target("model._target_", cfg._target_)  # type: ignore[arg-type]
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # a builtin: no signature to read, so nothing is passed but model.args
