@@ -80,13 +80,13 @@ def test_the_front_pruner_stops_a_beaten_trial_and_leaves_its_stage_resumable(ma
     cfg = make_cfg(*TINY, "trainer.limit_train_batches=4", "eval.checks_per_epoch=2")
     dm = build_datamodule(cfg.data)
     recipe = Recipe(1.0, "pgd", 2, 1.0, 0.0, "sgd_multistep", 0.1, 1)
-    beaten = search_task.FrontPruner([FrontPoint(0.0, 0.0, 100.0, 0.0)], 0.0, "val_robust", 0.5, 0.0)
+    beaten = search_task.FrontPruner([FrontPoint(0.0, 0.0, 100.0, 0.0)], "val_robust", 0.5, 0.0)
     with pytest.raises(search_task.TrialStopped, match=r"front reaches 100\.0 %"):
         search_task.train_recipe(cfg, dm, recipe, 0, "val_robust", "t", callbacks=(beaten,))
     (stage,) = list(Path(cfg.pipeline.cache_dir).iterdir())
     assert not (stage / "result.json").exists() and (stage / "checkpoints" / "last.ckpt").exists()
     assert len(beaten.module.history) == 1  # stopped after the first of its two checks
-    unbeaten = search_task.FrontPruner([FrontPoint(0.0, 0.0, 0.0, 0.0)], 0.0, "val_robust", 0.5, 0.0)
+    unbeaten = search_task.FrontPruner([FrontPoint(0.0, 0.0, 0.0, 0.0)], "val_robust", 0.5, 0.0)
     run = search_task.train_recipe(cfg, dm, recipe, 0, "val_robust", "t", callbacks=(unbeaten,))
     assert len(run.points) == 2 and (stage / "result.json").exists()  # resumed at its second check
 

@@ -33,9 +33,18 @@ from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.errors import first_line
 from lth_lightning.reports.fronts import LEVEL_FRACTIONS, collapsed_runs, envelope, level_costs, mean_top
 from lth_lightning.reports.search import publish_search, search_headline, ticket_line
-from lth_lightning.results import BudgetRun, Confirmed, FrontPoint, SearchPoint, SearchResult, SearchTrial, to_json
+from lth_lightning.results import (
+    BudgetRun,
+    Confirmed,
+    FrontPoint,
+    SearchPoint,
+    SearchResult,
+    SearchTrial,
+    StageResult,
+    to_json,
+)
 from lth_lightning.stages.arms import check, find_ticket, train_arm
-from lth_lightning.stages.identity import cpu_threads, identity_view
+from lth_lightning.stages.identity import Stage, cpu_threads, identity_view
 from lth_lightning.stages.runner import is_rank_zero
 from lth_lightning.tasks.frontier import arm_names, budget_config, budget_run, final_evals, train_runs
 
@@ -78,18 +87,24 @@ def recipe_config(cfg: Config, recipe: Recipe, seed: int) -> Config:
     return dataclasses.replace(out, attack=attack, prune=prune)
 
 
+def find_recipe(cfg: Config, dm: ImageDataModule, recipe: Recipe, seed: int) -> tuple[Stage, StageResult]:
+    """A ticket recipe's finding, as every ticket's: the base's cheap finding (its optimiser, FGSM at
+    ``pipeline.find.lr``) on the recipe's net, pruned as the recipe says (a cached stage)."""
+    run_cfg = recipe_config(cfg, recipe, seed)
+    find_cfg = dataclasses.replace(cfg, seed=seed, model=run_cfg.model, prune=run_cfg.prune)
+    return find_ticket(find_cfg, dm, cfg.pipeline.find.lr)
+
+
 def train_recipe(cfg: Config, dm: ImageDataModule, recipe: Recipe, seed: int, metric: str, arm: str,
-                 kind: str | None = None, callbacks: tuple[L.Callback, ...] = ()) -> BudgetRun:
-    """One run of a recipe (``kind``: ticket or dense by the recipe, or a control of its ticket). The ticket is
-    found as every ticket is: the base's cheap finding (its optimiser, FGSM at ``pipeline.find.lr``) on the recipe's
-    net, and charged to the ticket and its re-init."""
+                 kind: str | None = None, callbacks: tuple[L.Callback, ...] = (),
+                 finding: tuple[Stage, StageResult] | None = None) -> BudgetRun:
+    """One run of a recipe (``kind``: ticket or dense by the recipe, or a control of its ticket). A ticket's finding
+    (``find_recipe``, unless the caller has it already) is charged to the ticket and its re-init."""
     run_cfg = recipe_config(cfg, recipe, seed)
     kind = kind or ("dense" if recipe.ticket == "none" else "ticket")
-    finding = None
-    if kind != "dense":
-        find_cfg = dataclasses.replace(cfg, seed=seed, model=run_cfg.model, prune=run_cfg.prune)
-        finding = find_ticket(find_cfg, dm, cfg.pipeline.find.lr)
-    result = train_arm(run_cfg, dm, kind, f"{arm}-s{seed}", finding, callbacks)
+    if kind != "dense" and finding is None:
+        finding = find_recipe(cfg, dm, recipe, seed)
+    result = train_arm(run_cfg, dm, kind, f"{arm}-s{seed}", finding if kind != "dense" else None, callbacks)
     charged = kind in ("ticket", "reinit")
     return budget_run(arm, seed, recipe.budget, recipe.lr, result, finding[1] if finding else None, metric, charged)
 
@@ -100,11 +115,17 @@ class FrontPruner(L.Callback):
     point no dearer than the trial's cost so far is ``margin`` points more accurate than the trial's best. The stop
     comes at the next training batch (after the check's checkpoint is saved), as ``TrialStopped``."""
 
-    def __init__(self, front: list[FrontPoint], offset_macs: float, metric: str, after: float, margin: float) -> None:
-        self.front, self.offset, self.metric, self.after, self.margin = front, offset_macs, metric, after, margin
-        self.find: Any = None  # the ticket's finding StageResult (its cost comes first), None for a dense recipe
+    def __init__(self, front: list[FrontPoint], metric: str, after: float, margin: float,
+                 find: StageResult | None = None) -> None:
+        self.front, self.metric, self.after, self.margin = front, metric, after, margin
+        self.find = find  # a ticket recipe's finding: its cost comes first; None for a dense recipe
         self.why: str | None = None
         self.module: Any = None
+
+    @property
+    def offset(self) -> float:
+        """The finding's MACs, charged before the trial's first step."""
+        return self.find.ledger.passes * (self.find.macs or 0) if self.find is not None else 0.0
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         self.module = pl_module
@@ -191,7 +212,7 @@ def run_trials(cfg: Config, dm: ImageDataModule, metric: str, study: Any) -> lis
         trial = study.ask()
         recipe = sample(trial, cfg)
         front = envelope(_points(trials), "macs")
-        pruner = FrontPruner(front, 0.0, metric, sc.prune_after, sc.prune_margin) if sc.prune else None
+        pruner = FrontPruner(front, metric, sc.prune_after, sc.prune_margin) if sc.prune else None
         t0 = time.perf_counter()
         try:
             run = _trial_run(cfg, dm, recipe, metric, trial.number, pruner)
@@ -217,19 +238,17 @@ def run_trials(cfg: Config, dm: ImageDataModule, metric: str, study: Any) -> lis
 
 def _trial_run(cfg: Config, dm: ImageDataModule, recipe: Recipe, metric: str, number: int,
                pruner: FrontPruner | None) -> BudgetRun:
-    """The trial's run; the pruner learns the finding's cost first (its points are charged it)."""
-    if pruner is not None and recipe.ticket != "none":
-        run_cfg = recipe_config(cfg, recipe, cfg.seed)
-        find = find_ticket(dataclasses.replace(cfg, model=run_cfg.model, prune=run_cfg.prune), dm,
-                           cfg.pipeline.find.lr)[1]  # cached: train_recipe reads the same stage
-        pruner.offset, pruner.find = find.ledger.passes * (find.macs or 0), find
-    return train_recipe(cfg, dm, recipe, cfg.seed, metric, f"trial{number}", callbacks=(pruner,) if pruner else ())
+    """The trial's run; the pruner learns the finding first (the trial's points are charged its cost)."""
+    finding = find_recipe(cfg, dm, recipe, cfg.seed) if recipe.ticket != "none" else None
+    if pruner is not None and finding is not None:
+        pruner.find = finding[1]
+    return train_recipe(cfg, dm, recipe, cfg.seed, metric, f"trial{number}", callbacks=(pruner,) if pruner else (),
+                        finding=finding)
 
 
 def _stopped_run(cfg: Config, recipe: Recipe, metric: str, number: int, pruner: FrontPruner | None) -> BudgetRun:
     """A pruned trial's points up to its stop (the module's history), charged like a finished one."""
     from lth_lightning.reports.fronts import run_points
-    from lth_lightning.results import StageResult
 
     module, find = pruner.module, pruner.find  # type: ignore[union-attr]
     partial = StageResult(f"trial{number}", recipe.budget, list(module.history), module.ledger,
@@ -286,9 +305,10 @@ def confirm(cfg: Config, dm: ImageDataModule, metric: str,
     runs = train_runs(base, dm, metric, {})
     for c in chosen:
         for seed in seeds:
-            runs.append(train_recipe(cfg, dm, c.recipe, seed, metric, c.arm))
-            for control in c.controls:
-                runs.append(train_recipe(cfg, dm, c.recipe, seed, metric, control, kind=control.split("_", 1)[1]))
+            finding = find_recipe(cfg, dm, c.recipe, seed) if c.recipe.ticket != "none" else None  # one per seed
+            runs.append(train_recipe(cfg, dm, c.recipe, seed, metric, c.arm, finding=finding))
+            runs += [train_recipe(cfg, dm, c.recipe, seed, metric, control, kind=control.split("_", 1)[1],
+                                  finding=finding) for control in c.controls]
     return runs, arm_names(base)
 
 
