@@ -14,7 +14,7 @@ import json
 from benches.common import RESULTS
 from lth_lightning.config import FrontierConfig
 from lth_lightning.reports.frontier import render_frontier
-from lth_lightning.reports.fronts import cheapest_line, headline, level_costs
+from lth_lightning.reports.fronts import headlines, level_costs
 from lth_lightning.results import FrontierResult, from_json, to_json
 
 
@@ -24,10 +24,8 @@ def relevel(result: FrontierResult) -> FrontierResult:
     fc = FrontierConfig(budgets=result.budgets, lrs=result.lrs, seeds=result.seeds, confidence=result.confidence,
                         levels=[lv.level for lv in result.levels])
     levels = level_costs(result.runs, arms, fc, result.controls)
-    tickets = [a for a in arms if a.startswith("ticket")] or ["ticket"]
-    lines = [headline(levels, 10.0, result.metric, a, result.collapsed if i == 0 else None)
-             for i, a in enumerate(tickets)]
-    return dataclasses.replace(result, levels=levels, headline=" ".join([*lines, cheapest_line(levels, result.metric)]))
+    return dataclasses.replace(result, levels=levels, headline=headlines(levels, arms, fc.saving_threshold,
+                                                                         result.metric, result.collapsed))
 
 
 def run(args) -> None:

@@ -179,7 +179,7 @@ def level_costs(runs: list[BudgetRun], arms: Sequence[str], fc: FrontierConfig,
         out.append(LevelCost(level, spreads["passes"], spreads["seconds"], main.saving if main else None,
                              main.text if main else "not reached", unit, spreads.get("macs", {}),
                              {a: v.saving for a, v in judged.items()}, {a: v.text for a, v in judged.items()}, base,
-                             judged, controlled, _cheapest_arm(spreads[unit], arms)))
+                             judged, controlled, cheapest_arm(spreads[unit], arms)))
     return out
 
 
@@ -194,7 +194,7 @@ def check_cost(runs: Sequence[BudgetRun], arms: Collection[str], unit: str) -> f
     return max(steps)
 
 
-def _cheapest_arm(costs: dict[str, Spread], arms: Sequence[str]) -> str | None:
+def cheapest_arm(costs: dict[str, Spread], arms: Sequence[str]) -> str | None:
     """The arm with the lowest mean cost among those that reach the level on every seed."""
     reached = {a: costs[a].mean for a in arms if costs[a].mean is not None}
     return min(reached, key=reached.__getitem__) if reached else None  # type: ignore[arg-type]
@@ -229,6 +229,15 @@ def headline(levels: list[LevelCost], threshold: float, metric: str, arm: str = 
     if fell:
         parts.append("Collapsed (one class predicted): " + ", ".join(f"{a} {k}" for a, k in fell.items()) + ".")
     return " ".join(parts)
+
+
+def headlines(levels: list[LevelCost], arms: Sequence[str], threshold: float, metric: str,
+              collapsed: dict[str, str]) -> str:
+    """A frontier's headline: every ticket arm's (one, unless ``frontier.structures`` adds more; collapse counted on
+    the first), then the cheapest arm at each level."""
+    tickets = [a for a in arms if a.startswith("ticket")] or ["ticket"]
+    lines = [headline(levels, threshold, metric, a, collapsed if i == 0 else None) for i, a in enumerate(tickets)]
+    return " ".join([*lines, cheapest_line(levels, metric)])
 
 
 def cheapest_line(levels: list[LevelCost], metric: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from lth_lightning.config import Config
 from lth_lightning.reports.files import write_report
 from lth_lightning.reports.frontier import _mean_std
+from lth_lightning.reports.fronts import cheapest_arm
 from lth_lightning.results import METRIC_NAMES, LevelCost, SearchResult, Spread, Verdict
 
 
@@ -27,8 +28,7 @@ def fraction(v: Verdict) -> str:
 
 def cheapest_recipe(lv: LevelCost, result: SearchResult) -> str | None:
     """The confirmed recipe with the lowest mean cost among those that reach ``lv`` on every seed."""
-    reached = {c.arm: _cost(lv, c.arm).mean for c in result.confirmed if _cost(lv, c.arm).mean is not None}
-    return min(reached, key=reached.__getitem__) if reached else None  # type: ignore[arg-type]
+    return cheapest_arm({c.arm: _cost(lv, c.arm) for c in result.confirmed}, [c.arm for c in result.confirmed])
 
 
 def search_headline(result: SearchResult) -> str:

@@ -18,8 +18,8 @@ from lth_lightning.attacks import threat_model
 from lth_lightning.config import CONTROLS, Config, with_overrides
 from lth_lightning.data import ImageDataModule, build_datamodule
 from lth_lightning.reports.frontier import publish_frontier
-from lth_lightning.reports.fronts import budget_rows, cheapest_line, collapsed_runs, headline, level_costs, run_points
-from lth_lightning.results import BudgetRun, FinalEval, FrontierResult, LevelCost, StageResult, describe_cut
+from lth_lightning.reports.fronts import budget_rows, collapsed_runs, headlines, level_costs, run_points
+from lth_lightning.results import BudgetRun, FinalEval, FrontierResult, StageResult, describe_cut
 from lth_lightning.stages.arms import check, find_ticket, train_arm
 from lth_lightning.stages.identity import Stage
 from lth_lightning.stages.runner import is_rank_zero
@@ -130,15 +130,6 @@ def controls_of(cfg: Config) -> dict[str, list[str]]:
     return out
 
 
-def _headlines(cfg: Config, levels: list[LevelCost], metric: str, collapsed: dict[str, str]) -> str:
-    """The headline of every ticket arm (one, unless ``frontier.structures`` adds more), then the cheapest arm at
-    each level."""
-    arms = [a for a in arm_names(cfg) if a.startswith("ticket")] or ["ticket"]
-    lines = [headline(levels, cfg.frontier.saving_threshold, metric, a, collapsed if i == 0 else None)
-             for i, a in enumerate(arms)]
-    return " ".join([*lines, cheapest_line(levels, metric)])
-
-
 def _cuts(cfg: Config, cuts: dict[str, list[dict[str, float]]]) -> dict[str, str]:
     """Each ticket arm's achieved prune over the seeds, beside the cut its structure asked for."""
     structures = ticket_arms(cfg)
@@ -182,8 +173,8 @@ def run_frontier(cfg: Config) -> FrontierResult:
     threat = threat_model(cfg.eval, cfg.attack)  # the threat model every robust number carries
     result = FrontierResult(metric, threat.label() if threat else "not measured", list(fc.budgets), list(fc.lrs),
                             list(fc.seeds), budget_rows(runs, arms, fc), levels,
-                            _headlines(cfg, levels, metric, collapsed), runs, fc.confidence, controls,
-                            _cuts(cfg, cuts), collapsed, final_evals(cfg, dm, runs))
+                            headlines(levels, arms, fc.saving_threshold, metric, collapsed), runs, fc.confidence,
+                            controls, _cuts(cfg, cuts), collapsed, final_evals(cfg, dm, runs))
     if is_rank_zero():
         publish_frontier(cfg, result, Path(cfg.run_dir))
     return result
