@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -130,8 +131,10 @@ class ImageDataModule(L.LightningDataModule):
         self._augment_table = torch.empty(0, 3, dtype=torch.long)
         self._own: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None  # data._target_'s splits, read once
 
-    @property
+    @functools.cached_property
     def info(self) -> DataInfo:
+        """Once per data module: for data of your own it reads the train split and measures its mean and std, which
+        every stage asks for."""
         if self.cfg._target_:  # data of your own: its shape, and its mean and std measured on the train split
             images, _ = self._load(train=True)
             pixels = images.float().div(255.0).transpose(0, 1).reshape(images.shape[1], -1)
