@@ -6,13 +6,9 @@ from pathlib import Path
 
 from lth_lightning.config import Config
 from lth_lightning.reports.files import write_report
-from lth_lightning.reports.frontier import _mean_std
+from lth_lightning.reports.frontier import _cost, _mean_std
 from lth_lightning.reports.fronts import cheapest_arm
-from lth_lightning.results import METRIC_NAMES, LevelCost, SearchResult, Spread, Verdict
-
-
-def _cost(lv: LevelCost, arm: str) -> Spread:
-    return (lv.macs if lv.unit == "macs" else lv.passes).get(arm, Spread(None, None, 0))
+from lth_lightning.results import METRIC_NAMES, LevelCost, SearchResult, Verdict
 
 
 def fraction(v: Verdict) -> str:
